@@ -1,0 +1,67 @@
+# livectl: every entry point CI and people use. Each target installs what it needs into .venv first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Prefer a Python 3.12 interpreter (the Lambda runtime): pyenv's, then one on PATH; fall back to python3.
+PYTHON ?= $(shell for p in $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1) $$(command -v python3.12 2>/dev/null); do [ -x "$$p" ] && { echo "$$p"; break; }; done)
+ifeq ($(strip $(PYTHON)),)
+PYTHON := python3
+endif
+PY312_BIN := $(dir $(shell ls -d "$$(pyenv root 2>/dev/null)"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1))
+
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= ap-southeast-1
+LINT_PATHS := layers functions cli
+
+.PHONY: help venv test lint typecheck pytest demo bench build validate clean
+
+help:
+	@echo "make demo      run the whole system locally (provider emulator + moto) and check every outcome"
+	@echo "make test      ruff, mypy and every test"
+	@echo "make bench     benchmarks (ratios measured in one run)"
+	@echo "make build     sam build (offline, python3.12)"
+	@echo "make validate  sam validate --lint (offline)"
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS) tests bench
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy layers/livectl/livectl cli/livectl_cli functions
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/livectl demo
+
+bench: $(STAMP)
+	$(VPY) bench/run.py
+
+$(SAM): 
+	@test -x $(SAM) || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==1.170.0
+
+validate: $(SAM)
+	$(SAM) validate --lint
+
+build: $(SAM)
+	PATH="$(PY312_BIN):$$PATH" $(SAM) build
+
+clean:
+	rm -rf .aws-sam $(VENV) $(SAM_VENV)

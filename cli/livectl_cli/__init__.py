@@ -1,0 +1,1 @@
+"""livectl's operator command line (installed into .venv; never part of the Lambda package)."""

@@ -1,0 +1,61 @@
+"""AWS adapter plumbing: one lazily created boto3 client per service and endpoint, and the translation of
+botocore errors into livectl's error classes by error *code*.
+
+boto3 costs ~100 ms to import (more without bytecode), so nothing here imports it until a client is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from livectl.errors import AwsServiceError, LivectlError, PermanentProviderError
+
+# Codes that a retry will not fix: the request itself or the setup is wrong.
+PERMANENT_AWS_CODES = frozenset(
+    {
+        "ValidationException",
+        "ValidationError",
+        "AccessDeniedException",
+        "AccessDenied",
+        "ResourceNotFoundException",
+        "InvalidParameterValue",
+        "InvalidParameterException",
+        "UnrecognizedClientException",
+        "AWS.SimpleQueueService.NonExistentQueue",
+    }
+)
+
+
+@lru_cache(maxsize=32)
+def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """A cached boto3 client. `AWS_ENDPOINT_URL` (set by the local stack and tests) is honoured by boto3."""
+    import boto3
+
+    make: Any = boto3.client  # typed per service by the stubs; one factory here for all of them
+    return make(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+    )
+
+
+def error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def aws_error(exc: BaseException, what: str) -> LivectlError:
+    """Translate a botocore error into AwsServiceError (retryable) or PermanentProviderError, by code."""
+    code = error_code(exc) or type(exc).__name__
+    cls: type[LivectlError] = PermanentProviderError if code in PERMANENT_AWS_CODES else AwsServiceError
+    return cls(f"{what} failed", code=code, provider="aws")
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints between moto servers)."""
+    client.cache_clear()

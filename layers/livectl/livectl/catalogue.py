@@ -1,0 +1,229 @@
+"""The five provider actions livectl drives: exact parameters (from shared/seeds), QPS limits, and what
+"already done" looks like for each. Validation here runs before any network call and names the bad field.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from livectl.errors import InvalidCommand
+
+VOLCENGINE = "volcengine"
+TRTC = "trtc"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type  # str or int
+    required: bool = True
+    choices: tuple[str, ...] | None = None
+    in_body: bool = True  # TRTC's Region is a common parameter: it travels in X-TC-Region, not the body
+    max_length: int = 256
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    provider: str
+    version: str
+    service: str
+    qps: int
+    kind: str  # the task kind it acts on: pull_record, pull_to_push, cloud_recording, cdn_publish
+    verb: str  # stop, get, restart
+    params: tuple[Param, ...]
+    task_id_param: str
+    # Provider codes that mean "the desired state already holds" for this action, beyond the global table.
+    already_done_codes: frozenset[str] = frozenset()
+    # For a refusal that is ambiguous by code (Volcengine answers InvalidParam for a stop on an ended task),
+    # the action whose answer settles it, and the statuses that mean "already done".
+    confirm_with: str | None = None
+    confirm_statuses: frozenset[str] = frozenset()
+    confirm_codes: frozenset[str] = frozenset()
+    description: str = ""
+    param_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "param_names", tuple(p.name for p in self.params))
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.verb != "get"
+
+
+class PullRecordStatus(enum.Enum):
+    """GetPullRecordTask's Chinese `Status` values."""
+
+    NOT_STARTED = "未开始"
+    ACTIVE = "生效中"
+    STOPPED = "停用"
+    ENDED = "已结束"
+    UNKNOWN = "?"
+
+    @classmethod
+    def parse(cls, raw: str | None) -> PullRecordStatus:
+        for member in cls:
+            if member.value == raw:
+                return member
+        return cls.UNKNOWN
+
+    @property
+    def is_final(self) -> bool:
+        return self in (PullRecordStatus.STOPPED, PullRecordStatus.ENDED)
+
+
+DELETE_CLOUD_RECORDING_REGIONS = ("ap-beijing", "ap-guangzhou", "ap-mumbai", "ap-shanghai", "ap-singapore")
+STOP_PUBLISH_CDN_REGIONS = ("ap-guangzhou", "ap-hongkong", "ap-singapore")
+VOLC_VERSION = "2023-01-01"
+TRTC_VERSION = "2019-07-22"
+
+ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        Action(
+            name="StopPullRecordTask",
+            provider=VOLCENGINE,
+            version=VOLC_VERSION,
+            service="live",
+            qps=50,
+            kind="pull_record",
+            verb="stop",
+            params=(Param("TaskId", str),),
+            task_id_param="TaskId",
+            confirm_with="GetPullRecordTask",
+            confirm_statuses=frozenset({PullRecordStatus.STOPPED.value, PullRecordStatus.ENDED.value}),
+            confirm_codes=frozenset({"InvalidParam"}),
+            description="Stop a Volcengine pull-record task that has not started or is recording.",
+        ),
+        Action(
+            name="GetPullRecordTask",
+            provider=VOLCENGINE,
+            version=VOLC_VERSION,
+            service="live",
+            qps=10,
+            kind="pull_record",
+            verb="get",
+            params=(Param("TaskID", str),),  # capital D in the request; the answer says TaskId
+            task_id_param="TaskID",
+            description="Read a Volcengine pull-record task's status.",
+        ),
+        Action(
+            name="RestartPullToPushTask",
+            provider=VOLCENGINE,
+            version=VOLC_VERSION,
+            service="live",
+            qps=10,
+            kind="pull_to_push",
+            verb="restart",
+            params=(Param("TaskId", str), Param("GroupName", str, required=False)),
+            task_id_param="TaskId",
+            description="Re-enable a stopped Volcengine pull-to-push relay task.",
+        ),
+        Action(
+            name="DeleteCloudRecording",
+            provider=TRTC,
+            version=TRTC_VERSION,
+            service="trtc",
+            qps=20,
+            kind="cloud_recording",
+            verb="stop",
+            params=(
+                Param("SdkAppId", int),
+                Param("TaskId", str),
+                Param("Region", str, choices=DELETE_CLOUD_RECORDING_REGIONS, in_body=False),
+            ),
+            task_id_param="TaskId",
+            already_done_codes=frozenset({"FailedOperation.TaskNotExist", "FailedOperation.TaskFinished"}),
+            description="Stop a TRTC cloud recording (files keep uploading; callbacks say when done).",
+        ),
+        Action(
+            name="StopPublishCdnStream",
+            provider=TRTC,
+            version=TRTC_VERSION,
+            service="trtc",
+            qps=20,
+            kind="cdn_publish",
+            verb="stop",
+            params=(
+                Param("SdkAppId", int),
+                Param("TaskId", str),
+                Param("Region", str, choices=STOP_PUBLISH_CDN_REGIONS, in_body=False),
+            ),
+            task_id_param="TaskId",
+            already_done_codes=frozenset({"FailedOperation.TaskNotExist", "FailedOperation.TaskFinished"}),
+            description="Stop a TRTC relay-to-CDN task.",
+        ),
+    )
+}
+
+
+def get_action(name: object) -> Action:
+    if not isinstance(name, str) or name not in ACTIONS:
+        raise InvalidCommand(f"action must be one of {', '.join(sorted(ACTIONS))}, got {name!r}", field="action")
+    return ACTIONS[name]
+
+
+def validate_params(action: Action, params: object) -> dict[str, Any]:
+    """Check params against the action's exact parameter list; return them in the provider's order."""
+    if not isinstance(params, Mapping):
+        raise InvalidCommand("params must be an object", field="params")
+    known = set(action.param_names)
+    for name in params:
+        if name not in known:
+            hint = ""
+            lowered = {p.lower(): p for p in action.param_names}
+            if isinstance(name, str) and name.lower() in lowered:
+                hint = f" (did you mean {lowered[name.lower()]}?)"
+            raise InvalidCommand(f"params.{name} is not a parameter of {action.name}{hint}", field=f"params.{name}")
+    out: dict[str, Any] = {}
+    for p in action.params:
+        where = f"params.{p.name}"
+        if p.name not in params or params[p.name] is None:
+            if p.required:
+                raise InvalidCommand(f"{where} is required for {action.name}", field=where)
+            continue
+        value = params[p.name]
+        if p.type is int:
+            # bool is an int in Python, never in the provider's contract
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidCommand(f"{where} must be an integer, got {value!r}", field=where)
+            if value <= 0:
+                raise InvalidCommand(f"{where} must be positive, got {value}", field=where)
+        else:
+            if not isinstance(value, str):
+                raise InvalidCommand(f"{where} must be a string, got {value!r}", field=where)
+            if not value.strip():
+                raise InvalidCommand(f"{where} must not be empty", field=where)
+            if len(value) > p.max_length:
+                raise InvalidCommand(f"{where} is longer than {p.max_length} characters", field=where)
+        if p.choices is not None and value not in p.choices:
+            raise InvalidCommand(
+                f"{where} must be one of {', '.join(p.choices)} for {action.name}, got {value!r}",
+                field=where,
+            )
+        out[p.name] = value
+    return out
+
+
+def task_id_of(action: Action, params: Mapping[str, Any]) -> str:
+    return str(params[action.task_id_param])
+
+
+def body_params(action: Action, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters that travel in the JSON body, in the provider's documented order."""
+    in_body = {p.name for p in action.params if p.in_body}
+    return {k: v for k, v in params.items() if k in in_body}
+
+
+def region_param(action: Action, params: Mapping[str, Any]) -> str | None:
+    value = params.get("Region")
+    return value if isinstance(value, str) else None
+
+
+def serialize_body(action: Action, params: Mapping[str, Any]) -> bytes:
+    """Exactly what the SDKs send: json.dumps with default separators and ASCII escapes."""
+    return json.dumps(body_params(action, params)).encode("utf-8")

@@ -1,0 +1,229 @@
+"""Request signers for Volcengine OpenAPI (HMAC-SHA256) and Tencent Cloud API 3.0 (TC3-HMAC-SHA256).
+
+Pure functions: every input, including the time, is a parameter. The derived signing key is cached per
+(secret, date, region, service), so a warm container derives it once a day and pays one HMAC per request.
+The rules that make the output byte-identical with the official SDKs are spelled out in
+shared/notes/providers.md sections 1 and 2; the differential tests hold us to them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from urllib.parse import quote
+
+VOLC_ALGORITHM = "HMAC-SHA256"
+TC3_ALGORITHM = "TC3-HMAC-SHA256"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An access key pair. The secret and token never appear in repr(), so they never reach a log line."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _utc(now: datetime) -> datetime:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Volcengine
+# ---------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def volcengine_signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
+    """kSigning = HMAC(HMAC(HMAC(HMAC(SK, date), region), service), "request"); the raw secret, no prefix."""
+    k_date = _hmac(secret_key.encode("utf-8"), date)
+    k_region = _hmac(k_date, region)
+    k_service = _hmac(k_region, service)
+    return _hmac(k_service, "request")
+
+
+def _volc_is_signed(name: str) -> bool:
+    # The SDK's rule, case-sensitive on the spelling: exactly these three names, or an upper-case "X-" prefix.
+    return name in ("Content-Type", "Content-Md5", "Host") or name.startswith("X-")
+
+
+def _volc_canonical_query(query: Mapping[str, str]) -> str:
+    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(query[k]), safe='-_.~')}" for k in sorted(query))
+
+
+def _strip_default_port(host: str) -> str:
+    if host.endswith(":80"):
+        return host[:-3]
+    if host.endswith(":443"):
+        return host[:-4]
+    return host
+
+
+def sign_volcengine(
+    *,
+    method: str,
+    host: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    credentials: Credentials,
+    region: str,
+    service: str,
+    now: datetime,
+) -> dict[str, str]:
+    """Return the request's headers with X-Date, X-Content-Sha256, X-Security-Token and Authorization added.
+
+    `headers` must already hold `Host` and `Content-Type` as they will be sent (their spelling decides
+    whether they are signed, as in the SDK).
+    """
+    x_date = _utc(now).strftime("%Y%m%dT%H%M%SZ")
+    out = dict(headers)
+    out["X-Date"] = x_date
+    out["X-Content-Sha256"] = _sha256_hex(body)
+    if credentials.session_token:
+        out["X-Security-Token"] = credentials.session_token
+
+    signed: dict[str, str] = {}
+    for name, value in out.items():
+        if _volc_is_signed(name):
+            lower = name.lower()
+            signed[lower] = _strip_default_port(value) if lower == "host" else value
+    names = sorted(signed)
+    canonical_headers = "".join(f"{n}:{signed[n]}\n" for n in names)
+    signed_headers = ";".join(names)
+    canonical_uri = quote(path or "/").replace("%2F", "/")
+    canonical_request = "\n".join(
+        [
+            method.upper(),
+            canonical_uri,
+            _volc_canonical_query(query),
+            canonical_headers,
+            signed_headers,
+            out["X-Content-Sha256"],
+        ]
+    )
+    date = x_date[:8]
+    scope = f"{date}/{region}/{service}/request"
+    string_to_sign = "\n".join([VOLC_ALGORITHM, x_date, scope, _sha256_hex(canonical_request.encode("utf-8"))])
+    key = volcengine_signing_key(credentials.secret_key, date, region, service)
+    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    out["Authorization"] = (
+        f"{VOLC_ALGORITHM} Credential={credentials.access_key}/{scope}, "
+        f"SignedHeaders={signed_headers}, Signature={signature}"
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tencent Cloud TC3
+# ---------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def tc3_signing_key(secret_key: str, date: str, service: str) -> bytes:
+    """kSigning = HMAC(HMAC(HMAC("TC3" + SK, date), service), "tc3_request"); no region in the scope."""
+    k_date = _hmac(("TC3" + secret_key).encode("utf-8"), date)
+    k_service = _hmac(k_date, service)
+    return _hmac(k_service, "tc3_request")
+
+
+def tc3_signature(
+    *,
+    method: str,
+    path: str,
+    query: str,
+    content_type: str,
+    host: str,
+    body: bytes,
+    secret_key: str,
+    service: str,
+    timestamp: int,
+) -> tuple[str, str]:
+    """Return (credential scope, hex signature) for the SDK's header set `content-type;host`."""
+    date = datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d")
+    canonical_request = "\n".join(
+        [
+            method.upper(),
+            path or "/",
+            query,
+            f"content-type:{content_type}\nhost:{host}\n",
+            "content-type;host",
+            _sha256_hex(body),
+        ]
+    )
+    scope = f"{date}/{service}/tc3_request"
+    string_to_sign = "\n".join([TC3_ALGORITHM, str(timestamp), scope, _sha256_hex(canonical_request.encode("utf-8"))])
+    key = tc3_signing_key(secret_key, date, service)
+    return scope, hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def sign_tc3(
+    *,
+    method: str,
+    host: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    credentials: Credentials,
+    service: str,
+    action: str,
+    version: str,
+    region: str | None,
+    now: datetime,
+) -> dict[str, str]:
+    """Return the request's headers with the X-TC-* common parameters and Authorization added.
+
+    Signs `content-type;host` like tencentcloud-sdk-python; `X-TC-Token` is sent but, as in the SDK, not signed.
+    """
+    timestamp = int(_utc(now).timestamp())
+    out = dict(headers)
+    out.setdefault("Content-Type", "application/json")
+    out["Host"] = host
+    out["X-TC-Action"] = action
+    out["X-TC-Timestamp"] = str(timestamp)
+    out["X-TC-Version"] = version
+    if region:
+        out["X-TC-Region"] = region
+    if credentials.session_token:
+        out["X-TC-Token"] = credentials.session_token
+    query_string = "" if method.upper() == "POST" else _volc_canonical_query(query)
+    scope, signature = tc3_signature(
+        method=method,
+        path=path,
+        query=query_string,
+        content_type=out["Content-Type"],
+        host=host,
+        body=body,
+        secret_key=credentials.secret_key,
+        service=service,
+        timestamp=timestamp,
+    )
+    out["Authorization"] = (
+        f"{TC3_ALGORITHM} Credential={credentials.access_key}/{scope}, "
+        f"SignedHeaders=content-type;host, Signature={signature}"
+    )
+    return out
+
+
+def trtc_callback_sign(key: str, body: bytes) -> str:
+    """TRTC callback `Sign`: base64(HMAC-SHA256(key, raw body)); the body is never re-serialised."""
+    return base64.b64encode(hmac.new(key.encode("utf-8"), body, hashlib.sha256).digest()).decode("ascii")
