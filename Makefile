@@ -16,7 +16,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= ap-southeast-1
-LINT_PATHS := layers functions cli
+LINT_PATHS = $(wildcard layers functions cli)
 
 .PHONY: help venv test lint typecheck pytest demo bench build validate clean
 
@@ -36,11 +36,11 @@ $(STAMP): requirements-dev.txt pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check $(LINT_PATHS) tests bench
+	$(VENV)/bin/ruff check $(LINT_PATHS) $(wildcard tests bench)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy layers/livectl/livectl cli/livectl_cli functions
+	$(VENV)/bin/mypy layers/livectl/livectl cli/livectl_cli $(wildcard functions)
 
 pytest: $(STAMP)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
