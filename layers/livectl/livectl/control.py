@@ -1,0 +1,616 @@
+"""Message-triggered control: the one function every action handler calls.
+
+`handle_event(event, context, action_name, settings)` accepts an SQS batch (Powertools BatchProcessor, partial
+batch response) or a direct EventBridge Scheduler invocation whose event is the command itself. Per command:
+
+    validate → stale check → idempotent provider call → ledger → outcome event → metrics
+
+Exactly once: the idempotent unit is ONLY the provider call (Powertools `idempotent_function` on the command's
+business key). Its result is stored; the ledger writes and the event that follow are safe to repeat, so a crash
+after a successful call followed by a redelivery replays the stored result without calling the provider again.
+
+What happens to a record:
+- invalid command (schema, params, wrong queue, id reused for another command) → ledger rejection,
+  `Command Rejected`, metric; the record SUCCEEDS (a retry cannot fix it, it must not bounce to the DLQ).
+- stale (`not_after` passed) → ledger "stale", `Command Rejected` (reason stale), metric `StaleCommand`; no
+  provider call; the record succeeds.
+- permanent provider error → ledger failed, `Task Stop Failed` (stops), metric; the record succeeds.
+- transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and SQS
+  redelivers it after the visibility timeout, up to maxReceiveCount, then the DLQ.
+- already done → success, recorded as stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from livectl.catalogue import ACTIONS, PullRecordStatus
+from livectl.command import Command, parse_command
+from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
+from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
+from livectl.retry import RetryPolicy, utc_now
+
+logger = Logger(child=True)
+metrics = Metrics()
+
+DEFAULT_IDEMPOTENCY_EXPIRES = 86400  # ≥ maxReceiveCount (5) × visibility timeout (6 × function timeout)
+DEFAULT_DEADLINE_MARGIN = 3.0  # seconds kept back from the invocation's remaining time
+DEFAULT_MIN_CALL_BUDGET = 1.0  # do not start a provider call with less time than this left
+DEFAULT_RATE_HEADROOM = 0.9  # run each bucket slightly under QPS / MaximumConcurrency
+STOPPED_STATES = frozenset({"stopped", "ended"})
+
+# --------------------------------------------------------------------------------------------------------
+# Settings: read once from the environment by the handler module, then passed down.
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    ledger_table: str
+    event_bus: str
+    idempotency_table: str
+    secret_prefix: str = "livectl/"  # noqa: S105 - a name prefix, not a secret
+    max_concurrency: int = 2
+    volcengine_endpoint: str = ""
+    trtc_endpoint: str = ""
+    idempotency_expires: int = DEFAULT_IDEMPOTENCY_EXPIRES
+    deadline_margin: float = DEFAULT_DEADLINE_MARGIN
+    min_call_budget: float = DEFAULT_MIN_CALL_BUDGET
+    rate_headroom: float = DEFAULT_RATE_HEADROOM
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            ledger_table=env.get("LEDGER_TABLE", ""),
+            event_bus=env.get("EVENT_BUS_NAME", ""),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            secret_prefix=env.get("PROVIDER_SECRET_PREFIX") or "livectl/",
+            max_concurrency=max(1, int(env.get("MAX_CONCURRENCY") or 2)),
+            volcengine_endpoint=env.get("LIVECTL_VOLCENGINE_ENDPOINT", ""),
+            trtc_endpoint=env.get("LIVECTL_TRTC_ENDPOINT", ""),
+            idempotency_expires=int(env.get("IDEMPOTENCY_EXPIRES_SECONDS") or DEFAULT_IDEMPOTENCY_EXPIRES),
+        )
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        return {"volcengine": self.volcengine_endpoint, "trtc": self.trtc_endpoint}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Container: what one Lambda container keeps between invocations (limiters, clients, idempotent units).
+# --------------------------------------------------------------------------------------------------------
+
+
+class Container:
+    """Per-process state. Tests simulate several containers by building several of these."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: Any | None = None,
+        ledger: Ledger | None = None,
+        publisher: Any | None = None,
+        policy: RetryPolicy | None = None,
+        now: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from livectl.clients import ProviderClient
+        from livectl.events import EventPublisher
+
+        self.settings = settings
+        self.client = client or ProviderClient(settings.endpoints)
+        self.ledger = ledger or Ledger(settings.ledger_table)
+        self.publisher = publisher or EventPublisher(settings.event_bus)
+        self.policy = policy or RetryPolicy()
+        self.now = now
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._limiters: dict[tuple[str, str], Any] = {}
+        self._units: dict[str, Callable[..., dict[str, Any]]] = {}
+        self._config: Any = None
+        self._lock = threading.Lock()
+
+    def limiter(self, action: str, account: str) -> Any:
+        """The token bucket for (action, account): QPS / MaximumConcurrency, a little under."""
+        from livectl.ratelimit import TokenBucket, per_container_rate
+
+        with self._lock:
+            bucket = self._limiters.get((action, account))
+            if bucket is None:
+                rate = per_container_rate(ACTIONS[action].qps, self.settings.max_concurrency)
+                bucket = TokenBucket(rate * self.settings.rate_headroom, monotonic=self.monotonic, sleep=self.sleep)
+                self._limiters[(action, account)] = bucket
+            return bucket
+
+    def idempotency_config(self) -> Any:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+        if self._config is None:
+            self._config = IdempotencyConfig(
+                event_key_jmespath="key",
+                payload_validation_jmespath="fingerprint",
+                raise_on_no_idempotency_key=True,
+                expires_after_seconds=self.settings.idempotency_expires,
+            )
+        return self._config
+
+    def unit(self, action: str) -> Callable[..., dict[str, Any]]:
+        """The idempotent provider call for one action (key prefix `livectl.<action>`)."""
+        with self._lock:
+            found = self._units.get(action)
+            if found is not None:
+                return found
+            from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
+            from livectl import aws
+
+            store = DynamoDBPersistenceLayer(
+                table_name=self.settings.idempotency_table, boto3_client=aws.client("dynamodb")
+            )
+            wrapped: Callable[..., dict[str, Any]] = idempotent_function(
+                _provider_call,
+                data_keyword_argument="data",
+                persistence_store=store,
+                config=self.idempotency_config(),
+                key_prefix=f"livectl.{action}",
+            )
+            self._units[action] = wrapped
+            return wrapped
+
+
+_container: Container | None = None
+
+
+def container_for(settings: Settings) -> Container:
+    """The process's container (rebuilt only if the settings change, e.g. between tests)."""
+    global _container
+    if _container is None or _container.settings != settings:
+        _container = Container(settings)
+    return _container
+
+
+def reset() -> None:
+    global _container
+    _container = None
+
+
+# --------------------------------------------------------------------------------------------------------
+# The idempotent unit: the provider call, and nothing else.
+# --------------------------------------------------------------------------------------------------------
+
+
+def _provider_call(*, data: dict[str, Any], command: Command, container: Container, deadline: float) -> dict[str, Any]:
+    """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
+    Powertools and replayed to every duplicate of the command."""
+    from livectl.credentials import load_credentials
+    from livectl.operations import Outcome, perform
+
+    if command.action.verb == "stop":
+        known = container.ledger.get_state(command.provider, command.task_id)
+        if known is not None and known.get("state") in STOPPED_STATES:
+            # livectl already stopped it (or saw it end): nothing to ask the provider.
+            outcome = Outcome(command.name, command.task_id, "already_done", None, {}, 0, 0, None)
+            return _outcome_dict(outcome, container.now(), via="ledger")
+    credentials = load_credentials(command.provider, command.account, prefix=container.settings.secret_prefix)
+    outcome = perform(
+        command.action,
+        command.params,
+        credentials,
+        container.client,
+        deadline=deadline,
+        policy=container.policy,
+        limiter=container.limiter(command.name, command.account),
+        now=container.now,
+        monotonic=container.monotonic,
+        sleep=container.sleep,
+    )
+    return _outcome_dict(outcome, container.now(), via="provider")
+
+
+def _outcome_dict(outcome: Any, at: datetime, via: str) -> dict[str, Any]:
+    out: dict[str, Any] = dataclasses.asdict(outcome)
+    out["at"] = iso(at)
+    out["via"] = via
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------------------
+
+
+def is_sqs_batch(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
+    )
+
+
+def handle_event(
+    event: Any,
+    context: Any,
+    action_name: str,
+    settings: Settings,
+    *,
+    container: Container | None = None,
+) -> dict[str, Any]:
+    """The action functions' whole body. SQS batch → `{"batchItemFailures": [...]}`; a direct Scheduler
+    invocation → the command's result (a transient failure raises, so Lambda's async retry handles it)."""
+    box = container or container_for(settings)
+    box.idempotency_config().register_lambda_context(context)
+    metrics.set_default_dimensions(action=action_name)
+    if is_sqs_batch(event):
+        return _handle_batch(event, context, action_name, box)
+    return process_command(event, context=context, action_name=action_name, container=box)
+
+
+def _handle_batch(event: Mapping[str, Any], context: Any, action_name: str, box: Container) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    # raise_on_entire_batch_failure=False: a batch whose records all failed transiently (say, a provider
+    # outage) is reported record by record like any partial failure. SQS retries exactly the same records
+    # either way, but the invocation does not end in an error, so Lambda's Errors metric and alarm stay
+    # reserved for real crashes (bugs, timeouts) and our own `CommandsRetried` metric counts the rest.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def record_handler(record: SQSRecord) -> dict[str, Any]:
+        return process_command(
+            record.body,
+            context=context,
+            action_name=action_name,
+            container=box,
+            message_id=record.message_id,
+            receive_count=_receive_count(record),
+        )
+
+    response = process_partial_response(
+        event=dict(event), record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)
+
+
+def _receive_count(record: Any) -> int | None:
+    try:
+        return int(record.attributes.approximate_receive_count)
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _deadline(context: Any, box: Container) -> float:
+    remaining_ms = context.get_remaining_time_in_millis() if context is not None else 60_000
+    return box.monotonic() + remaining_ms / 1000.0 - box.settings.deadline_margin
+
+
+def process_command(
+    body: str | bytes | Mapping[str, Any],
+    *,
+    context: Any,
+    action_name: str,
+    container: Container,
+    message_id: str | None = None,
+    receive_count: int | None = None,
+) -> dict[str, Any]:
+    """One command, end to end. Returns a summary; raises only what must be retried."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+        IdempotencyValidationError,
+    )
+
+    box = container
+    now = box.now()
+    try:
+        command = parse_command(body, expected_action=action_name)
+    except InvalidCommand as exc:
+        return _reject(box, body, exc, now, action_name, message_id)
+    if command.is_stale(now):
+        return _stale(box, command, now, message_id)
+    deadline = _deadline(context, box)
+    if deadline - box.monotonic() < box.settings.min_call_budget:
+        raise TransientProviderError(
+            "not enough time left in this invocation; handed back to the queue", code="DeadlineExceeded"
+        )
+    data = {"key": command.key, "fingerprint": command.fingerprint}
+    try:
+        outcome = box.unit(command.name)(data=data, command=command, container=box, deadline=deadline)
+    except IdempotencyValidationError:
+        error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")
+        return _reject(box, body, error, now, action_name, message_id)
+    except IdempotencyAlreadyInProgressError:
+        logger.info("command in progress elsewhere; retry later", extra=_log_keys(command, message_id))
+        metrics.add_metric(name="CommandsRetried", unit=MetricUnit.Count, value=1)
+        raise
+    except IdempotencyPersistenceLayerError as exc:
+        raise TransientProviderError("idempotency store unavailable", code="IdempotencyStore", provider="aws") from exc
+    except PermanentProviderError as exc:
+        return _failed(box, command, exc, now, message_id)
+    except LivectlError as exc:
+        if exc.retryable:
+            _note_retry(box, command, exc, now, message_id, receive_count)
+            raise
+        return _failed(box, command, exc, now, message_id)
+    return _applied(box, command, outcome, message_id)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Outcomes: ledger, event, metrics. Each is safe to repeat.
+# --------------------------------------------------------------------------------------------------------
+
+
+def _log_keys(command: Command, message_id: str | None, **more: Any) -> dict[str, Any]:
+    keys = {"action": command.name, "task_id": command.task_id, "account": command.account, "key": command.key}
+    if message_id:
+        keys["message_id"] = message_id
+    keys.update({k: v for k, v in more.items() if v is not None})
+    return keys
+
+
+def _base_detail(command: Command, at: str) -> dict[str, Any]:
+    return {
+        "action": command.name,
+        "task_id": command.task_id,
+        "provider": command.provider,
+        "account": command.account,
+        "command_id": command.id or command.key,
+        "at": at,
+    }
+
+
+def _settle(command: Command, outcome: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(ledger state, event detail-type, extra detail) for a successful outcome."""
+    verb = command.action.verb
+    if verb == "stop":
+        return "stopped", "Task Stopped", {}
+    if verb == "restart":
+        return "restarted", "Task Restarted", {}
+    raw = outcome.get("task_status")
+    status = PullRecordStatus.parse(raw if isinstance(raw, str) else None)
+    state = {
+        PullRecordStatus.NOT_STARTED: "not_started",
+        PullRecordStatus.ACTIVE: "running",
+        PullRecordStatus.STOPPED: "stopped",
+        PullRecordStatus.ENDED: "ended",
+    }.get(status, "unknown")
+    return state, "Task Status", {"status": raw, "status_name": status.name, "state": state}
+
+
+def _publish_once(
+    box: Container, pk: str, at: datetime, key: str, fields: dict[str, Any], event: tuple[str, dict[str, Any]]
+) -> None:
+    """Command item first, then the event, then the `published` mark: a replay publishes at most once more
+    (only if the previous attempt died between the event and the mark)."""
+    if box.ledger.record_command(pk, at, key, fields, ttl=COMMAND_TTL):
+        box.publisher.publish(event[0], event[1])
+        box.ledger.mark_published(pk, at, key)
+
+
+def _applied(box: Container, command: Command, outcome: dict[str, Any], message_id: str | None) -> dict[str, Any]:
+    at = datetime.fromisoformat(outcome["at"])
+    state, detail_type, extra = _settle(command, outcome)
+    status = outcome["status"]  # done | already_done
+    box.ledger.update_state(
+        command.provider,
+        command.task_id,
+        at,
+        {
+            "state": state,
+            "kind": command.action.kind,
+            "provider": command.provider,
+            "task_id": command.task_id,
+            "account": command.account,
+            "provider_status": outcome.get("task_status"),
+            "last_action": command.name,
+            "last_outcome": status,
+            "last_request_id": outcome.get("request_id"),
+            "last_command_key": command.key,
+            "last_error_code": None,
+            "last_error_reason": None,
+        },
+    )
+    fields = {
+        "action": command.name,
+        "account": command.account,
+        "command_key": command.key,
+        "command_id": command.id,
+        "params": command.params,
+        "outcome": status,
+        "state": state,
+        "error_code": outcome.get("error_code"),
+        "request_id": outcome.get("request_id"),
+        "provider_calls": outcome.get("provider_calls"),
+        "provider_status": outcome.get("task_status"),
+        "via": outcome.get("via"),
+        "message_id": message_id,
+    }
+    detail = {
+        **_base_detail(command, outcome["at"]),
+        "outcome": status,
+        "request_id": outcome.get("request_id"),
+        "error_code": outcome.get("error_code"),
+        **extra,
+    }
+    pk = task_pk(command.provider, command.task_id)
+    _publish_once(box, pk, at, command.key, fields, (detail_type, detail))
+    metrics.add_metric(
+        name="CommandsAlreadyDone" if status == "already_done" else "CommandsApplied", unit=MetricUnit.Count, value=1
+    )
+    logger.info("command applied", extra=_log_keys(command, message_id, outcome=status, state=state))
+    return {"outcome": status, "state": state, "task_id": command.task_id, "request_id": outcome.get("request_id")}
+
+
+def _failed(
+    box: Container, command: Command, exc: LivectlError, now: datetime, message_id: str | None
+) -> dict[str, Any]:
+    """A permanent provider refusal: recorded, reported, never retried."""
+    verb = command.action.verb
+    state = {"stop": "stop_failed", "restart": "restart_failed"}.get(verb)
+    box.ledger.update_state(
+        command.provider,
+        command.task_id,
+        now,
+        {
+            "state": state or "unknown",
+            "kind": command.action.kind,
+            "provider": command.provider,
+            "task_id": command.task_id,
+            "account": command.account,
+            "last_action": command.name,
+            "last_outcome": "failed",
+            "last_request_id": exc.request_id,
+            "last_command_key": command.key,
+            "last_error_code": exc.code,
+            "last_error_reason": exc.message,
+        },
+        keep_state=state is None,
+    )
+    fields = {
+        "action": command.name,
+        "account": command.account,
+        "command_key": command.key,
+        "command_id": command.id,
+        "params": command.params,
+        "outcome": "failed",
+        "error_code": exc.code,
+        "request_id": exc.request_id,
+        "reason": exc.message,
+        "message_id": message_id,
+    }
+    detail_type = {"stop": "Task Stop Failed", "restart": "Task Restart Failed"}.get(verb, "Task Status")
+    detail = {
+        **_base_detail(command, iso(now)),
+        "outcome": "failed",
+        "request_id": exc.request_id,
+        "error_code": exc.code,
+        "reason": exc.message,
+    }
+    pk = task_pk(command.provider, command.task_id)
+    _publish_once(box, pk, now, command.key, fields, (detail_type, detail))
+    metrics.add_metric(name="ProviderPermanentFailures", unit=MetricUnit.Count, value=1)
+    logger.warning("command failed for good", extra=_log_keys(command, message_id, error_code=exc.code))
+    return {"outcome": "failed", "task_id": command.task_id, "error_code": exc.code, "reason": exc.message}
+
+
+def _note_retry(
+    box: Container,
+    command: Command,
+    exc: LivectlError,
+    now: datetime,
+    message_id: str | None,
+    receive_count: int | None,
+) -> None:
+    """A transient failure that outlived the in-invocation retries: note the reason, then hand back."""
+    metrics.add_metric(name="CommandsRetried", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "command failed transiently; handed back to the queue",
+        extra=_log_keys(command, message_id, error_code=exc.code, receive_count=receive_count),
+    )
+    try:
+        box.ledger.update_state(
+            command.provider,
+            command.task_id,
+            now,
+            {
+                "state": "pending",
+                "kind": command.action.kind,
+                "provider": command.provider,
+                "task_id": command.task_id,
+                "account": command.account,
+                "last_action": command.name,
+                "last_outcome": "retrying",
+                "last_command_key": command.key,
+                "last_error_code": exc.code,
+                "last_error_reason": exc.message,
+                "last_request_id": exc.request_id,
+                "receive_count": receive_count,
+            },
+            keep_state=True,
+        )
+    except LivectlError:
+        logger.warning("ledger note failed", extra=_log_keys(command, message_id))
+
+
+def _stale(box: Container, command: Command, now: datetime, message_id: str | None) -> dict[str, Any]:
+    assert command.not_after is not None
+    reason = f"arrived at {iso(now)}, after not_after {command.not_after.isoformat()}; dropped"
+    fields = {
+        "action": command.name,
+        "account": command.account,
+        "command_key": command.key,
+        "command_id": command.id,
+        "params": command.params,
+        "outcome": "stale",
+        "reason": reason,
+        "not_after": command.not_after.isoformat(),
+        "message_id": message_id,
+    }
+    detail = {**_base_detail(command, iso(now)), "outcome": "stale", "reason": reason, "field": "not_after"}
+    pk = task_pk(command.provider, command.task_id)
+    _publish_once(box, pk, now, command.key, fields, ("Command Rejected", detail))
+    metrics.add_metric(name="StaleCommand", unit=MetricUnit.Count, value=1)
+    logger.warning("stale command dropped", extra=_log_keys(command, message_id))
+    return {"outcome": "stale", "task_id": command.task_id, "reason": reason}
+
+
+def _reject(
+    box: Container,
+    body: str | bytes | Mapping[str, Any],
+    exc: InvalidCommand,
+    now: datetime,
+    action_name: str,
+    message_id: str | None,
+) -> dict[str, Any]:
+    """An invalid command: recorded under REJECTED#<day>, reported, never retried. The raw body is not kept."""
+    raw = body if isinstance(body, str | bytes) else json.dumps(body, sort_keys=True, default=str)
+    digest = hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
+    key = message_id or digest
+    command_id = body.get("id") if isinstance(body, Mapping) else _peek_id(raw)
+    fields = {
+        "action": action_name,
+        "outcome": "rejected",
+        "field": exc.field,
+        "reason": exc.message,
+        "body_sha256": digest,
+        "command_id": command_id if isinstance(command_id, str) else None,
+        "message_id": message_id,
+    }
+    detail = {
+        "action": action_name,
+        "command_id": command_id if isinstance(command_id, str) else None,
+        "message_id": message_id,
+        "outcome": "rejected",
+        "field": exc.field,
+        "reason": exc.message,
+        "at": iso(now),
+    }
+    if box.ledger.record_rejection(now, key, fields):
+        box.publisher.publish("Command Rejected", detail)
+        box.ledger.mark_published(rejected_pk(now), now, key)
+    metrics.add_metric(name="CommandsRejected", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "command rejected", extra={"action": action_name, "field": exc.field, "reason": exc.message, "key": key}
+    )
+    return {"outcome": "rejected", "field": exc.field, "reason": exc.message}
+
+
+def _peek_id(raw: str | bytes) -> object:
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return doc.get("id") if isinstance(doc, dict) else None
