@@ -16,6 +16,7 @@ DETAIL_TYPES = (
     "Task Stopped",
     "Task Stop Failed",
     "Task Restarted",
+    "Task Restart Failed",
     "Task Status",
     "Command Rejected",
     "Stop Scheduled",
