@@ -1,0 +1,291 @@
+"""LocalStack: the whole livectl stack in one process on 127.0.0.1, wired from template.yaml.
+
+    stack = LocalStack(LocalConfig(moto_port=0, webhook_port=0, emulator_port=0)).start()
+    ... stack.outputs["StopPullRecordQueueUrl"], stack.webhook_url, stack.emulator_url ...
+    stack.stop()
+
+start() sets the process environment the way a deployed function sees it (AWS_ENDPOINT_URL → moto, fake
+credentials, region, provider endpoints → the emulator) and stop() restores it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livectl_cli.local import resources
+from livectl_cli.local.cfn import Template
+from livectl_cli.local.clock import SchedulerClock
+from livectl_cli.local.functions import FunctionSpec, LocalFunction, discover, import_handler
+from livectl_cli.local.poller import SqsPoller
+from livectl_cli.local.webhook import WebhookServer
+
+STACK_NAME = "livectl-local"
+REGION = "ap-southeast-1"
+DEMO_CALLBACK_KEY = "demokey123"
+
+# What a local process needs in its environment to talk to the local stack (printed by `livectl local`).
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def find_template(start: Path | None = None) -> Path:
+    """template.yaml in the current folder or a parent (the repository root)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "template.yaml"
+        if candidate.is_file():
+            return candidate
+    # Installed in develop mode from the repository: cli/livectl_cli/local/stack.py → repo root.
+    candidate = Path(__file__).resolve().parents[3] / "template.yaml"
+    return candidate
+
+
+@dataclass
+class LocalConfig:
+    template: Path | None = None
+    host: str = "127.0.0.1"
+    moto_port: int = 0
+    emulator_port: int = 8900
+    webhook_port: int = 3000
+    seed: int = 7
+    poll_interval: float = 0.2
+    clock_interval: float = 0.5
+    # Seconds a failed record stays invisible before its next delivery. None = the queue's VisibilityTimeout
+    # (what Lambda does); the demo and tests shorten it so redrive happens in seconds, not minutes.
+    failed_visibility: int | None = None
+    callback_retry_interval: float | None = None  # the emulator's TRTC callback retry interval (None = its default)
+    quiet_handlers: bool = True  # handler JSON logs at WARNING and metrics off, so the one-line log stays readable
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    log: Callable[[str], None] | None = None
+
+
+class LocalStack:
+    def __init__(self, config: LocalConfig | None = None) -> None:
+        self.config = config or LocalConfig()
+        self.template_path = self.config.template or find_template()
+        self.moto: Any = None
+        self.emulator: Any = None
+        self.webhook: WebhookServer | None = None
+        self.template: Template | None = None
+        self.specs: dict[str, FunctionSpec] = {}
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[SqsPoller] = []
+        self.clock: SchedulerClock | None = None
+        self.created: resources.Created | None = None
+        self.aws_endpoint = ""
+        self.emulator_url = ""
+        self.outputs: dict[str, Any] = {}
+        self._saved_env: dict[str, str | None] = {}
+        self._log_lock = threading.Lock()
+        self.started_at = 0.0
+
+    # -- logging ----------------------------------------------------------------------------------------------
+    def log(self, line: str) -> None:
+        stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+        with self._log_lock:
+            if self.config.log:
+                self.config.log(f"{stamp} {line}")
+
+    # -- environment ------------------------------------------------------------------------------------------
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _drop_env(self, *keys: str) -> None:
+        for key in keys:
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ.pop(key, None)
+
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What another process exports to use this stack with boto3 or the livectl CLI."""
+        return {
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            **FAKE_CREDENTIALS,
+            "LIVECTL_VOLCENGINE_ENDPOINT": self.emulator_url,
+            "LIVECTL_TRTC_ENDPOINT": self.emulator_url,
+            "LIVECTL_LOCAL_URL": self.aws_endpoint,
+        }
+
+    @property
+    def webhook_url(self) -> str:
+        assert self.webhook is not None
+        for spec in self.specs.values():
+            for route in spec.http_routes:
+                return self.webhook.url + route.path
+        return self.webhook.url
+
+    # -- start / stop -------------------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        self.started_at = time.monotonic()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from livectl import aws
+
+        cfg = self.config
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        from moto.server import ThreadedMotoServer
+
+        self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.aws_endpoint = f"http://{host}:{port}"
+        self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
+        self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
+        self._set_env(FAKE_CREDENTIALS)
+        aws.reset_clients()
+
+        # The webhook port is bound first: the emulator needs the callback URL before it starts.
+        self.webhook = WebhookServer([], host=cfg.host, port=cfg.webhook_port, log=self.log)
+        self.template = Template.load(
+            self.template_path,
+            stack_name=STACK_NAME,
+            region=REGION,
+            parameters=cfg.parameters,
+            aws_endpoint=self.aws_endpoint,
+            webhook_url=self.webhook.url,
+        )
+        self.specs = discover(self.template)
+        self._start_emulator()
+        self._set_env({"LIVECTL_VOLCENGINE_ENDPOINT": self.emulator_url, "LIVECTL_TRTC_ENDPOINT": self.emulator_url})
+
+        clients = {name: aws.client(name) for name in ("sqs", "dynamodb", "events", "scheduler", "secretsmanager")}
+        envs = [spec.environment for spec in self.specs.values()]
+        self.created = resources.create_all(self.template, clients, envs)
+
+        for logical, spec in self.specs.items():
+            handler = import_handler(spec, self._local_env(spec))
+            self.functions[logical] = LocalFunction(spec, handler, REGION)
+        self.webhook.routes = [(self.functions[s.logical_id], r) for s in self.specs.values() for r in s.http_routes]
+
+        for spec in self.specs.values():
+            for source in spec.sqs_sources:
+                url = self.created.queue_url_for_arn(source.queue_arn)
+                if url is None:
+                    raise RuntimeError(
+                        f"{spec.logical_id}: event source queue {source.queue_arn} is not in the template"
+                    )
+                poller = SqsPoller(
+                    self.functions[spec.logical_id],
+                    source,
+                    url,
+                    clients["sqs"],
+                    region=REGION,
+                    poll_interval=cfg.poll_interval,
+                    failed_visibility=cfg.failed_visibility,
+                    log=self.log,
+                    queue_label=self._logical_for_arn(source.queue_arn),
+                )
+                self.pollers.append(poller)
+        self.clock = SchedulerClock(
+            clients["scheduler"],
+            clients["sqs"],
+            self.created.schedule_groups.values(),
+            queue_url_for_arn=self.created.queue_url_for_arn,
+            functions_by_arn={f.spec.arn: f for f in self.functions.values()},
+            interval=cfg.clock_interval,
+            log=self.log,
+        )
+        self.outputs = self.template.outputs()
+        if self.webhook.routes:
+            self.outputs["WebhookUrl"] = self.webhook_url
+        self.webhook.start()
+        for poller in self.pollers:
+            poller.start()
+        self.clock.start()
+
+    def _logical_for_arn(self, arn: str) -> str:
+        assert self.template is not None
+        return self.template.arn_to_logical().get(arn, arn.rsplit(":", 1)[-1])
+
+    def _local_env(self, spec: FunctionSpec) -> dict[str, str]:
+        env = {"AWS_ENDPOINT_URL": self.aws_endpoint}
+        for key in ("LIVECTL_VOLCENGINE_ENDPOINT", "LIVECTL_TRTC_ENDPOINT"):
+            if key in spec.environment:
+                env[key] = self.emulator_url
+        if self.config.quiet_handlers:
+            env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+            env["POWERTOOLS_METRICS_DISABLED"] = "true"
+        return env
+
+    def _start_emulator(self) -> None:
+        import importlib
+
+        emulator_cls = importlib.import_module("livectl_cli.emulator").Emulator
+        cfg = self.config
+        kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": DEMO_CALLBACK_KEY}
+        if cfg.callback_retry_interval is not None:
+            kwargs["callback_retry_interval"] = cfg.callback_retry_interval
+        self.emulator = emulator_cls(cfg.host, cfg.emulator_port, cfg.seed, **kwargs)
+        self.emulator.start()
+        self.emulator_url = str(getattr(self.emulator, "url", "") or f"http://{cfg.host}:{self.emulator.port}")
+
+    def stop(self) -> None:
+        if self.clock:
+            self.clock.stop()
+        for poller in self.pollers:
+            poller._stop.set()
+        for poller in self.pollers:
+            poller.stop()
+        if self.webhook:
+            try:
+                self.webhook.stop()
+            except Exception as exc:
+                print(f"webhook stop: {exc}", file=sys.stderr)
+        if self.emulator:
+            self.emulator.stop()
+        if self.moto:
+            self.moto.stop()
+        self._restore_env()
+        try:
+            from livectl import aws
+
+            aws.reset_clients()
+        except ImportError:
+            pass
+        for logical in self.functions:
+            sys.modules.pop(f"livectl_local_fn_{logical}", None)
+        self.clock, self.pollers, self.webhook, self.emulator, self.moto = None, [], None, None, None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- state for the CLI ------------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What `livectl local` writes to .livectl-local.json for the operator commands."""
+        assert self.created is not None
+        return {
+            "aws_endpoint": self.aws_endpoint,
+            "region": REGION,
+            "emulator_url": self.emulator_url,
+            "webhook_url": self.webhook_url,
+            "events_tap_url": self.created.events_tap_url,
+            "outputs": self.outputs,
+            "pid": os.getpid(),
+        }
