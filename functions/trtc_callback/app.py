@@ -1,0 +1,57 @@
+"""TRTC callback receiver (HTTP API `POST /trtc/callback`, payload 2.0): verify, record once, publish, ack fast.
+
+Plain parsing of the HTTP API event instead of Powertools' resolver: one route, and ~65 ms less import.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from livectl.callback_store import CallbackService, build_service
+from livectl.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS
+
+# Names and limits only, read once per container; the keys come from Secrets Manager on first use.
+TABLE = os.environ.get("LEDGER_TABLE", "")
+BUS = os.environ.get("EVENT_BUS_NAME", "")
+SECRET_NAME = os.environ.get("CALLBACK_SECRET_NAME", "")
+MAX_BYTES = int(os.environ.get("CALLBACK_MAX_BYTES") or DEFAULT_MAX_BYTES)
+WINDOW = float(os.environ.get("CALLBACK_WINDOW_SECONDS") or DEFAULT_WINDOW_SECONDS)
+IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+logger = Logger()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "livectl")
+_service: CallbackService | None = None
+
+
+def service() -> CallbackService:
+    global _service
+    if _service is None:
+        _service = build_service(
+            table_name=TABLE,
+            bus_name=BUS,
+            secret_name=SECRET_NAME,
+            max_bytes=MAX_BYTES,
+            window=WINDOW,
+            in_lambda=IN_LAMBDA,
+        )
+    return _service
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    reply = service().handle_event(event, datetime.now(UTC))
+    if reply.reason:
+        metrics.add_dimension("reason", reply.reason)
+    metrics.add_metric(name=reply.metric, unit=MetricUnit.Count, value=1)
+    cb = reply.callback
+    if reply.status >= 500:
+        logger.error("callback not recorded", extra={"reason": reply.reason, "task_id": cb and cb.task_id})
+    elif cb is not None:
+        seen = {"event_type": cb.event_type, "task_id": cb.task_id, "callback_id": cb.dedupe_key[:16]}
+        logger.info("duplicate callback" if reply.metric == "CallbackDuplicate" else "callback recorded", extra=seen)
+    return reply.response()
