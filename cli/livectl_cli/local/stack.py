@@ -77,6 +77,7 @@ class LocalStack:
         self.specs: dict[str, FunctionSpec] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
+        self.skipped: list[str] = []
         self.clock: SchedulerClock | None = None
         self.created: resources.Created | None = None
         self.aws_endpoint = ""
@@ -156,6 +157,8 @@ class LocalStack:
         self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
         self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         self._set_env(FAKE_CREDENTIALS)
+        if cfg.quiet_handlers:  # read by Powertools at flush time, so it must stay in the process environment
+            self._set_env({"POWERTOOLS_METRICS_DISABLED": "true"})
         aws.reset_clients()
 
         # The webhook port is bound first: the emulator needs the callback URL before it starts.
@@ -176,7 +179,12 @@ class LocalStack:
         envs = [spec.environment for spec in self.specs.values()]
         self.created = resources.create_all(self.template, clients, envs)
 
-        for logical, spec in self.specs.items():
+        for logical, spec in list(self.specs.items()):
+            if not spec.module_file.is_file():
+                self.skipped.append(logical)
+                self.log(f"{logical}: {spec.module_file} does not exist yet; not started")
+                del self.specs[logical]
+                continue
             handler = import_handler(spec, self._local_env(spec))
             self.functions[logical] = LocalFunction(spec, handler, REGION)
         self.webhook.routes = [(self.functions[s.logical_id], r) for s in self.specs.values() for r in s.http_routes]
@@ -232,14 +240,13 @@ class LocalStack:
         return env
 
     def _start_emulator(self) -> None:
-        import importlib
+        from livectl_cli.emulator import Emulator
 
-        emulator_cls = importlib.import_module("livectl_cli.emulator").Emulator
         cfg = self.config
         kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": DEMO_CALLBACK_KEY}
         if cfg.callback_retry_interval is not None:
             kwargs["callback_retry_interval"] = cfg.callback_retry_interval
-        self.emulator = emulator_cls(cfg.host, cfg.emulator_port, cfg.seed, **kwargs)
+        self.emulator = Emulator(cfg.host, cfg.emulator_port, cfg.seed, **kwargs)
         self.emulator.start()
         self.emulator_url = str(getattr(self.emulator, "url", "") or f"http://{cfg.host}:{self.emulator.port}")
 
