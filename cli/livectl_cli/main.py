@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from livectl import __version__
 from livectl_cli import provider_commands
 from livectl_cli.common import CliError
+from livectl_cli.emulator import command as emulator_command
 
-SUBCOMMAND_MODULES = [provider_commands]
+SUBCOMMAND_MODULES = [provider_commands, emulator_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,6 +76,37 @@ def _strip_default_port(host: str) -> str:
     return host
 
 
+def volcengine_signature(
+    *,
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    canonical_headers: Mapping[str, str],
+    body_sha256: str,
+    x_date: str,
+    secret_key: str,
+    region: str,
+    service: str,
+) -> tuple[str, str, str]:
+    """Return (credential scope, SignedHeaders, hex signature) over exactly `canonical_headers`.
+
+    `canonical_headers` maps lower-case names to the values as signed (the host without a default port).
+    A verifier passes the headers a request's `SignedHeaders` names; `sign_volcengine` passes the SDK's set.
+    """
+    names = sorted(canonical_headers)
+    canonical = "".join(f"{n}:{canonical_headers[n]}\n" for n in names)
+    signed_headers = ";".join(names)
+    canonical_uri = quote(path or "/").replace("%2F", "/")
+    canonical_request = "\n".join(
+        [method.upper(), canonical_uri, _volc_canonical_query(query), canonical, signed_headers, body_sha256]
+    )
+    date = x_date[:8]
+    scope = f"{date}/{region}/{service}/request"
+    string_to_sign = "\n".join([VOLC_ALGORITHM, x_date, scope, _sha256_hex(canonical_request.encode("utf-8"))])
+    key = volcengine_signing_key(secret_key, date, region, service)
+    return scope, signed_headers, hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def sign_volcengine(
     *,
     method: str,
@@ -106,25 +137,17 @@ def sign_volcengine(
         if _volc_is_signed(name):
             lower = name.lower()
             signed[lower] = _strip_default_port(value) if lower == "host" else value
-    names = sorted(signed)
-    canonical_headers = "".join(f"{n}:{signed[n]}\n" for n in names)
-    signed_headers = ";".join(names)
-    canonical_uri = quote(path or "/").replace("%2F", "/")
-    canonical_request = "\n".join(
-        [
-            method.upper(),
-            canonical_uri,
-            _volc_canonical_query(query),
-            canonical_headers,
-            signed_headers,
-            out["X-Content-Sha256"],
-        ]
+    scope, signed_headers, signature = volcengine_signature(
+        method=method,
+        path=path,
+        query=query,
+        canonical_headers=signed,
+        body_sha256=out["X-Content-Sha256"],
+        x_date=x_date,
+        secret_key=credentials.secret_key,
+        region=region,
+        service=service,
     )
-    date = x_date[:8]
-    scope = f"{date}/{region}/{service}/request"
-    string_to_sign = "\n".join([VOLC_ALGORITHM, x_date, scope, _sha256_hex(canonical_request.encode("utf-8"))])
-    key = volcengine_signing_key(credentials.secret_key, date, region, service)
-    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     out["Authorization"] = (
         f"{VOLC_ALGORITHM} Credential={credentials.access_key}/{scope}, "
         f"SignedHeaders={signed_headers}, Signature={signature}"
@@ -158,21 +181,52 @@ def tc3_signature(
     timestamp: int,
 ) -> tuple[str, str]:
     """Return (credential scope, hex signature) for the SDK's header set `content-type;host`."""
+    scope, _, signature = tc3_signature_over(
+        method=method,
+        path=path,
+        query=query,
+        canonical_headers={"content-type": content_type, "host": host},
+        body_sha256=_sha256_hex(body),
+        secret_key=secret_key,
+        service=service,
+        timestamp=timestamp,
+    )
+    return scope, signature
+
+
+def tc3_signature_over(
+    *,
+    method: str,
+    path: str,
+    query: str,
+    canonical_headers: Mapping[str, str],
+    body_sha256: str,
+    secret_key: str,
+    service: str,
+    timestamp: int,
+) -> tuple[str, str, str]:
+    """Return (credential scope, SignedHeaders, hex signature) over exactly `canonical_headers`.
+
+    `canonical_headers` maps lower-case names to canonical values. A verifier passes the headers a request's
+    `SignedHeaders` names (the SDK signs `content-type;host`, the docs' examples add `x-tc-action`).
+    """
     date = datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d")
+    names = sorted(canonical_headers)
+    signed_headers = ";".join(names)
     canonical_request = "\n".join(
         [
             method.upper(),
             path or "/",
             query,
-            f"content-type:{content_type}\nhost:{host}\n",
-            "content-type;host",
-            _sha256_hex(body),
+            "".join(f"{n}:{canonical_headers[n]}\n" for n in names),
+            signed_headers,
+            body_sha256,
         ]
     )
     scope = f"{date}/{service}/tc3_request"
     string_to_sign = "\n".join([TC3_ALGORITHM, str(timestamp), scope, _sha256_hex(canonical_request.encode("utf-8"))])
     key = tc3_signing_key(secret_key, date, service)
-    return scope, hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return scope, signed_headers, hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def sign_tc3(
