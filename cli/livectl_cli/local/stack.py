@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livectl_cli.http_adapter import HttpAdapter, from_result
 from livectl_cli.local import resources
 from livectl_cli.local.cfn import Template
 from livectl_cli.local.clock import SchedulerClock
-from livectl_cli.local.functions import FunctionSpec, LocalFunction, discover, import_handler
+from livectl_cli.local.functions import FunctionSpec, HttpRoute, LocalFunction, discover, import_handler
 from livectl_cli.local.poller import SqsPoller
-from livectl_cli.local.webhook import WebhookServer
 
 STACK_NAME = "livectl-local"
 REGION = "ap-southeast-1"
@@ -72,7 +72,7 @@ class LocalStack:
         self.template_path = self.config.template or find_template()
         self.moto: Any = None
         self.emulator: Any = None
-        self.webhook: WebhookServer | None = None
+        self.webhook: HttpAdapter | None = None
         self.template: Template | None = None
         self.specs: dict[str, FunctionSpec] = {}
         self.functions: dict[str, LocalFunction] = {}
@@ -162,7 +162,7 @@ class LocalStack:
         aws.reset_clients()
 
         # The webhook port is bound first: the emulator needs the callback URL before it starts.
-        self.webhook = WebhookServer([], host=cfg.host, port=cfg.webhook_port, log=self.log)
+        self.webhook = HttpAdapter({}, host=cfg.host, port=cfg.webhook_port)
         self.template = Template.load(
             self.template_path,
             stack_name=STACK_NAME,
@@ -187,7 +187,10 @@ class LocalStack:
                 continue
             handler = import_handler(spec, self._local_env(spec))
             self.functions[logical] = LocalFunction(spec, handler, REGION)
-        self.webhook.routes = [(self.functions[s.logical_id], r) for s in self.specs.values() for r in s.http_routes]
+        for spec in self.specs.values():
+            for route in spec.http_routes:
+                path = route.path.rstrip("/") or "/"
+                self.webhook.routes[(route.method, path)] = self._http_entry(self.functions[spec.logical_id], route)
 
         for spec in self.specs.values():
             for source in spec.sqs_sources:
@@ -224,6 +227,28 @@ class LocalStack:
         for poller in self.pollers:
             poller.start()
         self.clock.start()
+
+    def _http_entry(self, function: LocalFunction, route: HttpRoute) -> Callable[[dict[str, Any], Any], Any]:
+        """The adapter calls this with a payload 2.0 event; it runs the function and logs one line."""
+
+        def entry(event: dict[str, Any], _context: Any) -> Any:
+            invocation = function.invoke(event, f"http:{route.method} {route.path}")
+            size = (
+                len(event.get("body") or "") * 3 // 4 if event.get("isBase64Encoded") else len(event.get("body") or "")
+            )
+            if invocation.ok:
+                outcome = str(from_result(invocation.result)[0])
+            else:
+                outcome = f"500 (function error {type(invocation.error).__name__}: {invocation.error})"
+            self.log(
+                f"{function.spec.logical_id:<27} ← http {event['requestContext']['http']['method']} "
+                f"{event['rawPath']} (~{size} bytes): {outcome} [{invocation.seconds * 1000:.0f} ms]"
+            )
+            if invocation.error is not None:
+                raise invocation.error
+            return invocation.result
+
+        return entry
 
     def _logical_for_arn(self, arn: str) -> str:
         assert self.template is not None
