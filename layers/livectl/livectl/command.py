@@ -148,7 +148,7 @@ def parse_command(body: str | bytes | Mapping[str, Any], expected_action: str | 
     except fastjsonschema.JsonSchemaValueException as exc:
         error = _schema_error(exc)
         # Under params, the catalogue explains better (e.g. "did you mean TaskID?").
-        if isinstance(doc, dict) and error.field and error.field.startswith("params"):
+        if isinstance(doc, dict) and isinstance(doc.get("params"), dict) and (error.field or "").startswith("params"):
             validate_params(get_action(doc.get("action")), doc.get("params"))
         raise error from None
     action = get_action(doc["action"])
