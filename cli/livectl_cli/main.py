@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from livectl import __version__
-from livectl_cli import provider_commands
+from livectl_cli import local_commands, operator_commands, provider_commands
 from livectl_cli.common import CliError
 from livectl_cli.emulator import command as emulator_command
 
-SUBCOMMAND_MODULES = [provider_commands, emulator_command]
+SUBCOMMAND_MODULES = [provider_commands, emulator_command, operator_commands, local_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

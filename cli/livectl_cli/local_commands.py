@@ -1,0 +1,118 @@
+"""`livectl local` (the whole stack on this machine) and `livectl demo` (what `make demo` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from livectl_cli.common import CliError, HelpFormatter
+
+LOCAL_EPILOG = """\
+example:
+  livectl local                      # then, in another terminal:
+  livectl send StopPullRecordTask --params '{"TaskId": "demo-rec-1"}'
+  livectl events --follow
+
+Starts on 127.0.0.1: moto (SQS, Scheduler, DynamoDB, EventBridge, Secrets Manager) with the stack's resources
+from template.yaml, the provider emulator (callbacks to the local webhook), the real handlers behind one
+poller per SQS event source, a clock that fires due one-time schedules, and the HttpApi route. Writes
+.livectl-local.json (endpoints + outputs) so the operator commands find it; removes it on Ctrl-C.
+"""
+
+DEMO_EPILOG = """\
+example:
+  livectl demo          # what `make demo` runs; exits non-zero if any expected outcome is missing
+"""
+
+
+def _print_banner(stack: Any, state_file: Path) -> None:
+    s = stack.state()
+    print("livectl local stack is up")
+    print(f"  AWS (moto)       {s['aws_endpoint']}   region {s['region']}")
+    print(f"  emulator         {s['emulator_url']}   (admin API: {s['emulator_url']}/_emulator/tasks)")
+    print(f"  webhook          {s['webhook_url']}")
+    print(f"  functions        {', '.join(stack.functions)}")
+    if stack.skipped:
+        print(f"  NOT started      {', '.join(stack.skipped)} (no code yet)")
+    print(f"  state file       {state_file}")
+    print("environment to export in another shell (boto3, aws CLI, livectl):")
+    for key, value in stack.environment.items():
+        print(f"  export {key}={value}")
+    print("queues:")
+    for key, value in sorted(s["outputs"].items()):
+        if key.endswith("QueueUrl"):
+            print(f"  {key:<28} {value}")
+    print("logging one line per invocation; Ctrl-C stops everything", flush=True)
+
+
+def run_local(args: argparse.Namespace) -> int:
+    from livectl_cli.local.stack import LocalConfig, LocalStack
+
+    config = LocalConfig(
+        template=Path(args.template) if args.template else None,
+        moto_port=args.aws_port,
+        emulator_port=args.emulator_port,
+        webhook_port=args.webhook_port,
+        seed=args.seed,
+        quiet_handlers=not args.verbose,
+        log=lambda line: print(line, flush=True),
+    )
+    stack = LocalStack(config)
+    try:
+        stack.start()
+    except OSError as exc:
+        raise CliError(f"cannot start the local stack: {exc.strerror or exc} (port in use? see --help)") from exc
+    state_file = Path(args.state_file or os.environ.get("LIVECTL_LOCAL_STATE") or ".livectl-local.json").resolve()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        state_file.write_text(json.dumps(stack.state(), indent=2), encoding="utf-8")
+        _print_banner(stack, state_file)
+        stopping.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping...", file=sys.stderr)
+        stack.stop()
+        state_file.unlink(missing_ok=True)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from livectl_cli.local.demo import run
+
+    return run(verbose=args.verbose)
+
+
+def register(sub: Any) -> None:
+    local = sub.add_parser(
+        "local",
+        help="run the whole stack on this machine (moto + emulator + real handlers)",
+        description="Run the whole livectl stack locally, wired from template.yaml, until Ctrl-C.",
+        epilog=LOCAL_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    local.add_argument("--webhook-port", type=int, default=3000, help="the HttpApi route's port (default 3000)")
+    local.add_argument("--emulator-port", type=int, default=8900, help="the provider emulator's port (default 8900)")
+    local.add_argument("--aws-port", type=int, default=4566, help="moto's port (default 4566; 0 = any free port)")
+    local.add_argument("--seed", type=int, default=7, help="the emulator's seed (fault draws, ids)")
+    local.add_argument("--template", help="path to template.yaml (default: found from the current folder)")
+    local.add_argument("--state-file", help="where to write endpoints for other commands (default .livectl-local.json)")
+    local.add_argument("--verbose", action="store_true", help="also show the handlers' own JSON logs and metrics")
+    local.set_defaults(handler=run_local)
+
+    demo = sub.add_parser(
+        "demo",
+        help="start the local stack, run the scenario, check every outcome",
+        description="Run the demo scenario against a fresh local stack (ephemeral ports) and check each outcome.",
+        epilog=DEMO_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    demo.add_argument("--verbose", action="store_true", help="also print the stack's one-line invocation log")
+    demo.set_defaults(handler=run_demo)

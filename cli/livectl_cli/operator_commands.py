@@ -1,0 +1,660 @@
+"""Operator commands against the local stack or a deployed one: send, schedule-stop, cancel-stop, schedules,
+task, events.
+
+Target: `--stack NAME` reads that CloudFormation stack's outputs (usual AWS credentials and region);
+otherwise the local stack, from the state file `livectl local` writes (`.livectl-local.json`, or the path in
+$LIVECTL_LOCAL_STATE), or from $LIVECTL_LOCAL_URL (moto's URL) with names computed from template.yaml.
+Every name comes from the stack's outputs (the same keys locally and deployed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any, TextIO
+
+from livectl.catalogue import ACTIONS
+from livectl.errors import LivectlError
+from livectl_cli.common import CliError, HelpFormatter, json_object, parse_duration, parse_time, utc_now
+
+STATE_FILE = ".livectl-local.json"
+LOCAL_STACK_NAME = "livectl-local"
+
+# Action → the logical-id stem of its function and queue (fixed interface; outputs are `<stem>QueueUrl`).
+ACTION_STEMS = {
+    "StopPullRecordTask": "StopPullRecord",
+    "GetPullRecordTask": "GetPullRecord",
+    "RestartPullToPushTask": "RestartPullToPush",
+    "DeleteCloudRecording": "DeleteCloudRecording",
+    "StopPublishCdnStream": "StopCdnPublish",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Target stack
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Target:
+    kind: str  # "local" or "stack"
+    name: str
+    outputs: dict[str, str]
+    region: str | None = None
+    aws_endpoint: str | None = None
+
+    def output(self, key: str) -> str:
+        value = self.outputs.get(key)
+        if not value:
+            raise CliError(f"stack {self.name} has no output {key!r} (is it deployed from this template.yaml?)")
+        return str(value)
+
+    def queue_url(self, action: str) -> str:
+        return self.output(f"{ACTION_STEMS[action]}QueueUrl")
+
+    def client(self, service: str) -> Any:
+        from livectl import aws
+
+        return aws.client(service)
+
+
+def _use_local_environment(endpoint: str, region: str) -> None:
+    """Point boto3 (and livectl.aws's cached clients) at the local moto server."""
+    from livectl import aws
+
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["AWS_DEFAULT_REGION"] = region
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.reset_clients()
+
+
+def state_file_path() -> Path:
+    return Path(os.environ.get("LIVECTL_LOCAL_STATE") or STATE_FILE)
+
+
+def resolve_target(args: argparse.Namespace) -> Target:
+    if getattr(args, "stack", None):
+        return _deployed(args.stack, getattr(args, "region", None))
+    path = state_file_path()
+    if path.is_file():
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read {path}: {exc}") from exc
+        _use_local_environment(state["aws_endpoint"], state["region"])
+        return Target("local", LOCAL_STACK_NAME, state["outputs"], state["region"], state["aws_endpoint"])
+    url = os.environ.get("LIVECTL_LOCAL_URL")
+    if url:
+        from livectl_cli.local.cfn import Template
+        from livectl_cli.local.stack import REGION, find_template
+
+        template = Template.load(find_template(), stack_name=LOCAL_STACK_NAME, region=REGION, aws_endpoint=url)
+        _use_local_environment(url, REGION)
+        return Target("local", LOCAL_STACK_NAME, {k: str(v) for k, v in template.outputs().items()}, REGION, url)
+    raise CliError(
+        f"no target: start `livectl local` (it writes {STATE_FILE} here), set LIVECTL_LOCAL_URL, or pass --stack NAME"
+    )
+
+
+def _deployed(stack: str, region: str | None) -> Target:
+    if region:
+        os.environ["AWS_DEFAULT_REGION"] = region
+    try:
+        import boto3
+
+        cfn = boto3.client("cloudformation", region_name=region)
+        answer = cfn.describe_stacks(StackName=stack)
+    except Exception as exc:
+        from livectl import aws
+
+        code = aws.error_code(exc) or type(exc).__name__
+        if code == "NoCredentialsError":
+            raise CliError("no AWS credentials: configure a profile or export AWS_ACCESS_KEY_ID/...") from exc
+        if code == "NoRegionError":
+            raise CliError("no AWS region: pass --region or set AWS_DEFAULT_REGION") from exc
+        raise CliError(f"cannot read stack {stack}: {code}") from exc
+    stacks = answer.get("Stacks") or []
+    if not stacks:
+        raise CliError(f"stack {stack} not found")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    return Target("stack", stack, outputs, region)
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", metavar="NAME", help="a deployed stack (default: the local stack)")
+    p.add_argument("--region", help="AWS region of --stack (default: the usual AWS configuration)")
+
+
+def _aws_call(what: str, fn: Callable[[], Any]) -> Any:
+    """Run one AWS call; any failure becomes one clear line."""
+    try:
+        return fn()
+    except CliError:
+        raise
+    except LivectlError as exc:
+        raise CliError(f"{what} failed: {exc}") from exc
+    except Exception as exc:
+        from livectl import aws
+
+        code = aws.error_code(exc) or type(exc).__name__
+        if "EndpointConnectionError" in code or "ConnectionError" in code:
+            raise CliError(f"{what} failed: cannot reach AWS endpoint (is `livectl local` running?)") from exc
+        raise CliError(f"{what} failed: {code}") from exc
+
+
+# ---------------------------------------------------------------------------------------------------------
+# send
+# ---------------------------------------------------------------------------------------------------------
+SEND_EPILOG = """\
+examples:
+  livectl send StopPullRecordTask --params '{"TaskId": "f831f3b0"}'
+  livectl send DeleteCloudRecording --params '{"SdkAppId": 1400000001, "TaskId": "rec-9", "Region": "ap-guangzhou"}' \\
+      --id my-key-1 --account default
+  livectl send --file commands.jsonl          # one command per line, as in the command contract
+  livectl --help; livectl send --stack livectl-prod StopPullRecordTask --params '{"TaskId": "x"}'
+
+The command is validated first (the error names the field), then put on the action's queue.
+"""
+
+
+def build_command(
+    action: str, params: dict[str, Any], account: str | None, command_id: str | None, not_after: str | None
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {"action": action, "params": params}
+    if account:
+        doc["account"] = account
+    if command_id:
+        doc["id"] = command_id
+    if not_after:
+        doc["not_after"] = parse_time(not_after).isoformat()
+    return doc
+
+
+def validate(doc: Any) -> Any:
+    from livectl.command import parse_command
+
+    try:
+        return parse_command(doc)
+    except LivectlError as exc:
+        raise CliError(f"invalid command: {exc.message}") from exc
+
+
+def run_send(args: argparse.Namespace) -> int:
+    if args.file:
+        if args.action or args.params:
+            raise CliError("give either ACTION --params JSON or --file, not both")
+        return _send_file(args)
+    if not args.action or args.params is None:
+        raise CliError("give ACTION --params JSON (or --file commands.jsonl)")
+    doc = build_command(args.action, json_object(args.params), args.account, args.id, args.not_after)
+    command = validate(doc)
+    target = resolve_target(args)
+    url = target.queue_url(command.name)
+    answer = _aws_call(
+        "SendMessage", lambda: target.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(doc))
+    )
+    print(
+        f"sent {command.name} for task {command.task_id} (key {command.key[:16]}) to "
+        f"{url.rsplit('/', 1)[-1]}: message {answer['MessageId']}"
+    )
+    return 0
+
+
+def _progress(done: int, total: int, out: TextIO) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    out.flush()
+
+
+def _send_file(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines() if args.file != "-" else sys.stdin.read().splitlines()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    valid: dict[str, list[tuple[int, str]]] = {}
+    invalid: list[str] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            command = validate(line)
+        except CliError as exc:
+            invalid.append(f"line {number}: {exc}")
+            continue
+        valid.setdefault(command.name, []).append((number, line))
+    total = sum(len(v) for v in valid.values())
+    target = resolve_target(args)
+    sqs = target.client("sqs")
+    sent, failed = 0, list[str]()
+    out = sys.stderr
+    _progress(0, total, out)
+    for action, items in valid.items():
+        url = target.queue_url(action)
+        for start in range(0, len(items), 10):
+            chunk = items[start : start + 10]
+            entries = [{"Id": str(n), "MessageBody": body} for n, body in chunk]
+            answer = _aws_call("SendMessageBatch", _bind(_send_batch, sqs, url, entries))
+            sent += len(answer.get("Successful", []))
+            failed.extend(f"line {f['Id']}: {f.get('Code')}" for f in answer.get("Failed", []))
+            _progress(sent + len(failed), total, out)
+    out.write("\n")
+    for line in invalid + failed:
+        print(f"  {line}", file=sys.stderr)
+    per_action = ", ".join(f"{a} {len(v)}" for a, v in sorted(valid.items()))
+    print(f"sent {sent}, invalid {len(invalid)}, failed {len(failed)}" + (f" ({per_action})" if per_action else ""))
+    return 0 if not invalid and not failed else 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# schedule-stop / cancel-stop / schedules
+# ---------------------------------------------------------------------------------------------------------
+SCHEDULE_EPILOG = """\
+examples:
+  livectl schedule-stop StopPullRecordTask --params '{"TaskId": "f831f3b0"}' --after 2h
+  livectl schedule-stop StopPublishCdnStream \\
+      --params '{"SdkAppId": 1400000001, "TaskId": "t1", "Region": "ap-guangzhou"}' --at 2026-11-21T18:00:00+08:00
+Scheduling the same task again MOVES its schedule. By default the schedule is written directly (with the
+schedule manager's own code: same name, same ledger record, same `Stop Scheduled` event) and the answer is
+printed; --via-queue sends a schedule request to the stack's ScheduleRequestQueue instead (needs only
+sqs:SendMessage; the result shows up in `livectl schedules` and `livectl events`).
+"""
+
+CANCEL_EPILOG = """\
+example:
+  livectl cancel-stop StopPullRecordTask --params '{"TaskId": "f831f3b0"}'
+"""
+
+SCHEDULES_EPILOG = """\
+example:
+  livectl schedules            # pending auto-stops in the stack's schedule group, soonest first
+  livectl schedules --json
+"""
+
+
+def _schedule_deps(target: Target) -> Any:
+    from livectl.events import EventPublisher
+    from livectl.ledger import Ledger
+    from livectl.schedule_manager import ScheduleDeps
+    from livectl.schedules import ScheduleTarget, StopScheduler
+
+    group = target.output("ScheduleGroupName")
+    queue_arns = {
+        action: target.output(f"{stem}QueueArn")
+        for action, stem in ACTION_STEMS.items()
+        if action in ("StopPullRecordTask", "DeleteCloudRecording", "StopPublishCdnStream")
+    }
+    schedule_target = ScheduleTarget(
+        group=group,
+        role_arn=target.output("SchedulerRoleArn"),
+        dlq_arn=target.output("SchedulerDLQArn"),
+        queue_arns=queue_arns,
+    )
+    return ScheduleDeps(
+        target=schedule_target,
+        scheduler=StopScheduler(group),
+        ledger=Ledger(target.output("LedgerTableName")),
+        publisher=EventPublisher(target.output("EventBusName")),
+    )
+
+
+def _schedule_request(args: argparse.Namespace, extra: dict[str, Any]) -> int:
+    from livectl.schedule_manager import handle_schedule_request
+
+    doc = build_command(args.action, json_object(args.params), args.account, args.id, None)
+    validate(doc)
+    request = {**doc, **extra}
+    target = resolve_target(args)
+    if args.via_queue:
+        url = target.output("ScheduleRequestQueueUrl")
+        answer = _aws_call(
+            "SendMessage", lambda: target.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(request))
+        )
+        print(f"schedule request sent to {url.rsplit('/', 1)[-1]}: message {answer['MessageId']}")
+        return 0
+    deps = _schedule_deps(target)
+    result = _aws_call("schedule request", lambda: handle_schedule_request(request, deps, utc_now()))
+    if result.get("status") == "rejected":
+        raise CliError(f"invalid request: {result.get('message')}")
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    status = result["status"]
+    if status in ("created", "moved"):
+        print(f"{status} {result['schedule']}: {result['action']} {result['task_id']} at {result['at']}")
+    elif status == "cancelled":
+        print(f"cancelled {result['schedule']} ({result['action']} {result['task_id']})")
+    else:
+        print(f"nothing to cancel: no pending auto-stop for {result['action']} {result['task_id']}")
+    return 0
+
+
+def run_schedule_stop(args: argparse.Namespace) -> int:
+    if args.at:
+        at = parse_time(args.at)
+        if at <= utc_now():
+            raise CliError(f"--at {args.at} is in the past")
+        return _schedule_request(args, {"at": at.isoformat()})
+    duration = parse_duration(args.after)
+    if duration.total_seconds() < 1:
+        raise CliError("--after must be at least 1s")
+    seconds = int(duration.total_seconds())
+    return _schedule_request(args, {"after": f"{seconds}s"})
+
+
+def run_cancel_stop(args: argparse.Namespace) -> int:
+    return _schedule_request(args, {"cancel": True})
+
+
+def run_schedules(args: argparse.Namespace) -> int:
+    from livectl.schedules import StopScheduler
+
+    target = resolve_target(args)
+    scheduler = StopScheduler(target.output("ScheduleGroupName"))
+    stops = _aws_call("ListSchedules", scheduler.list)
+    if args.json:
+        print(json.dumps([s.as_dict() for s in stops], ensure_ascii=False, indent=2))
+        return 0
+    if not stops:
+        print("no pending auto-stops")
+        return 0
+    rows: list[tuple[str, ...]] = [("AT (UTC)", "ACTION", "TASK", "ACCOUNT", "STATE", "NAME")]
+    for s in stops:
+        params = s.command.get("params") or {}
+        task = str(params.get("TaskId") or params.get("TaskID") or "?")
+        at = s.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if s.at else "?"
+        rows.append((at, str(s.command.get("action")), task, str(s.command.get("account", "default")), s.state, s.name))
+    print(_table(rows))
+    return 0
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# task
+# ---------------------------------------------------------------------------------------------------------
+TASK_EPILOG = """\
+example:
+  livectl task f831f3b0                 # looks under both providers
+  livectl task rec-9 --provider trtc --json
+Shows the ledger's STATE item (state, provider status, last error, request id) and the task's history:
+commands applied (CMD#...) and TRTC callbacks received (CB#...), oldest first.
+"""
+
+
+def ledger_items(table: str, provider: str, task_id: str) -> list[dict[str, Any]]:
+    from livectl import aws
+    from livectl.callback_store import plain
+    from livectl.ledger import task_pk
+
+    client = aws.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": task_pk(provider, task_id)}},
+        "ConsistentRead": True,
+    }
+    items: list[dict[str, Any]] = []
+    while True:
+        answer = client.query(**kwargs)
+        items.extend(plain(i) for i in answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            return items
+        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def run_task(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    table = target.output("LedgerTableName")
+    providers = [args.provider] if args.provider else ["volcengine", "trtc"]
+    found: dict[str, list[dict[str, Any]]] = {}
+    for provider in providers:
+        items = _aws_call("ledger Query", _bind(ledger_items, table, provider, args.task_id))
+        if items:
+            found[provider] = items
+    if not found:
+        raise CliError(f"task {args.task_id} is not in the ledger ({' or '.join(providers)})")
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+        return 0
+    for provider, items in found.items():
+        state = next((i for i in items if i.get("sk") == "STATE"), None)
+        print(f"task {args.task_id} ({provider})")
+        if state:
+            for key in sorted(k for k in state if k not in ("pk", "sk")):
+                print(f"  {key:<18} {state[key]}")
+        history = [i for i in items if i.get("sk") != "STATE"]
+        if history:
+            print("  history:")
+            for item in sorted(history, key=lambda i: str(i.get("at") or i.get("received_at") or i.get("sk"))):
+                print("   ", _history_line(item))
+    return 0
+
+
+def _send_batch(sqs: Any, url: str, entries: list[dict[str, str]]) -> Any:
+    return sqs.send_message_batch(QueueUrl=url, Entries=entries)
+
+
+def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    return lambda: fn(*args)
+
+
+def _history_line(item: dict[str, Any]) -> str:
+    sk = str(item.get("sk", ""))
+    skip = {"pk", "sk", "expires_at", "published"}
+    if sk.startswith("CMD#"):
+        at = sk.split("#")[1]
+        fields = {k: v for k, v in item.items() if k not in skip and v not in (None, "")}
+        order = ["action", "outcome", "kind", "error_code", "request_id", "schedule", "scheduled_for"]
+        shown = [f"{k}={fields.pop(k)}" for k in order if k in fields]
+        return f"{at}  command  " + " ".join(shown)
+    if sk.startswith("CB#"):
+        fields = {k: v for k, v in item.items() if k not in skip and v not in (None, "")}
+        return "callback  " + " ".join(f"{k}={v}" for k, v in sorted(fields.items()))
+    return f"{sk}  " + json.dumps({k: v for k, v in item.items() if k not in skip}, ensure_ascii=False, default=str)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# events
+# ---------------------------------------------------------------------------------------------------------
+EVENTS_EPILOG = """\
+examples:
+  livectl events --follow               # until Ctrl-C
+  livectl events --for 30 --json
+How: livectl puts a temporary rule on the stack's bus (source "livectl") targeting a temporary SQS queue it
+creates, prints what arrives, and removes both on exit. Locally this runs against moto; deployed, your
+credentials need events:PutRule/PutTargets/RemoveTargets/DeleteRule and sqs:CreateQueue/SetQueueAttributes/
+ReceiveMessage/DeleteMessage/DeleteQueue. Only events published while it runs are shown (EventBridge keeps no
+history; `livectl task` shows the ledger).
+"""
+
+
+class EventTap:
+    """A temporary rule on `bus` → a temporary queue; iterate to receive events as they arrive."""
+
+    def __init__(self, target: Target) -> None:
+        self.bus = target.output("EventBusName")
+        self.sqs = target.client("sqs")
+        self.events = target.client("events")
+        self.name = f"livectl-cli-events-{uuid.uuid4().hex[:8]}"
+        self.queue_url = ""
+        self.rule_arn = ""
+
+    def __enter__(self) -> EventTap:
+        self.queue_url = self.sqs.create_queue(QueueName=self.name, Attributes={"MessageRetentionPeriod": "3600"})[
+            "QueueUrl"
+        ]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.rule_arn = self.events.put_rule(
+            Name=self.name, EventBusName=self.bus, EventPattern=json.dumps({"source": ["livectl"]})
+        )["RuleArn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": self.rule_arn}},
+                }
+            ],
+        }
+        self.sqs.set_queue_attributes(QueueUrl=self.queue_url, Attributes={"Policy": json.dumps(policy)})
+        self.events.put_targets(Rule=self.name, EventBusName=self.bus, Targets=[{"Id": "cli", "Arn": queue_arn}])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for step in (
+            lambda: self.events.remove_targets(Rule=self.name, EventBusName=self.bus, Ids=["cli"]),
+            lambda: self.events.delete_rule(Name=self.name, EventBusName=self.bus),
+            lambda: self.sqs.delete_queue(QueueUrl=self.queue_url),
+        ):
+            try:
+                step()
+            except Exception as exc:
+                print(f"livectl: cleanup of {self.name} failed: {type(exc).__name__}", file=sys.stderr)
+
+    def receive(self, wait: int = 1) -> Iterator[dict[str, Any]]:
+        answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
+        for message in answer.get("Messages", []):
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            try:
+                yield json.loads(message["Body"])
+            except ValueError:
+                continue
+
+
+def event_line(event: dict[str, Any]) -> str:
+    detail = event.get("detail") or {}
+    when = str(event.get("time", ""))[11:19]
+    parts = [detail.get(k) for k in ("action", "provider", "task_id")]
+    head = " ".join(str(p) for p in parts if p)
+    extra = []
+    for key in ("outcome", "state", "status", "event_type", "at", "schedule", "error_code", "reason", "request_id"):
+        value = detail.get(key)
+        if value not in (None, "", []):
+            extra.append(f"{key}={value}")
+    return f"{when}  {event.get('detail-type')!s:<22} {head}  {' '.join(extra)}".rstrip()
+
+
+def run_events(args: argparse.Namespace) -> int:
+    if not args.follow and args.for_seconds is None:
+        raise CliError("give --follow (until Ctrl-C) or --for SECONDS")
+    target = resolve_target(args)
+    deadline = time.monotonic() + args.for_seconds if args.for_seconds is not None else None
+    seen = 0
+    tap = EventTap(target)
+    _aws_call("creating the event tap", tap.__enter__)
+    try:
+        print(f"listening on {tap.bus} (Ctrl-C to stop)", file=sys.stderr)
+        while deadline is None or time.monotonic() < deadline:
+            for event in _aws_call("ReceiveMessage", lambda: list(tap.receive())):
+                seen += 1
+                print(json.dumps(event, ensure_ascii=False) if args.json else event_line(event), flush=True)
+                if args.count and seen >= args.count:
+                    return 0
+    except KeyboardInterrupt:
+        pass
+    finally:
+        tap.__exit__(None, None, None)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# registration
+# ---------------------------------------------------------------------------------------------------------
+def register(sub: Any) -> None:
+    actions = sorted(ACTIONS)
+    stop_actions = ["DeleteCloudRecording", "StopPublishCdnStream", "StopPullRecordTask"]
+
+    send = sub.add_parser(
+        "send",
+        help="validate a command and put it on its action's queue (or bulk from a JSONL file)",
+        description="Send one command (validated first) to its action's SQS queue, or many from --file.",
+        epilog=SEND_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    send.add_argument("action", nargs="?", choices=actions, metavar="ACTION", help=", ".join(actions))
+    send.add_argument("--params", help="the action's parameters as a JSON object")
+    send.add_argument("--account", help="provider account (default: default)")
+    send.add_argument("--id", help="idempotency key (default: derived from action, account and params)")
+    send.add_argument("--not-after", help="RFC 3339 time after which the command is dropped as stale")
+    send.add_argument("--file", help="JSONL file of commands (- for stdin): progress bar and summary")
+    _add_target(send)
+    send.set_defaults(handler=run_send)
+
+    for name, helptext, epilog, handler in (
+        ("schedule-stop", "schedule (or move) a one-time auto-stop", SCHEDULE_EPILOG, run_schedule_stop),
+        ("cancel-stop", "cancel a pending auto-stop", CANCEL_EPILOG, run_cancel_stop),
+    ):
+        p = sub.add_parser(
+            name,
+            help=helptext,
+            description=helptext[0].upper() + helptext[1:] + ".",
+            epilog=epilog,
+            formatter_class=HelpFormatter,
+        )
+        p.add_argument("action", choices=stop_actions, metavar="ACTION", help=", ".join(stop_actions))
+        p.add_argument("--params", required=True, help="the stop's parameters as a JSON object (identifies the task)")
+        p.add_argument("--account", help="provider account (default: default)")
+        p.add_argument("--id", help="idempotency key of the command (optional)")
+        if name == "schedule-stop":
+            when = p.add_mutually_exclusive_group(required=True)
+            when.add_argument("--at", help="RFC 3339 time with zone, e.g. 2026-11-21T18:00:00+08:00")
+            when.add_argument("--after", help="duration from now: 90s, 15m, 2h, 1h30m")
+        p.add_argument("--via-queue", action="store_true", help="send a request to ScheduleRequestQueue instead")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        _add_target(p)
+        p.set_defaults(handler=handler)
+
+    schedules = sub.add_parser(
+        "schedules",
+        help="list pending auto-stops",
+        description="List the pending one-time auto-stops in the stack's schedule group.",
+        epilog=SCHEDULES_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    schedules.add_argument("--json", action="store_true", help="print JSON")
+    _add_target(schedules)
+    schedules.set_defaults(handler=run_schedules)
+
+    task = sub.add_parser(
+        "task",
+        help="show a task's ledger entry and history",
+        description="Show a task's current state and history from the ledger.",
+        epilog=TASK_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    task.add_argument("task_id", metavar="TASK_ID")
+    task.add_argument("--provider", choices=["volcengine", "trtc"], help="default: look under both")
+    task.add_argument("--json", action="store_true", help="print the raw items as JSON")
+    _add_target(task)
+    task.set_defaults(handler=run_task)
+
+    events = sub.add_parser(
+        "events",
+        help="show outcome events as they arrive",
+        description="Print livectl's outcome events from the stack's bus as they arrive.",
+        epilog=EVENTS_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    events.add_argument("--follow", action="store_true", help="keep listening until Ctrl-C")
+    events.add_argument("--for", dest="for_seconds", type=float, help="listen this many seconds, then exit")
+    events.add_argument("--count", type=int, help="exit after this many events")
+    events.add_argument("--json", action="store_true", help="print each event as JSON")
+    _add_target(events)
+    events.set_defaults(handler=run_events)
