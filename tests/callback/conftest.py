@@ -226,19 +226,36 @@ def app(moto_aws: Aws, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Any:
     return module
 
 
+class LogCapture:
+    """What the handler wrote: logging records and stdout/stderr (Powertools JSON logs and EMF metrics).
+
+    Our loggers and Powertools are captured at DEBUG; everything else (botocore) at INFO, the most verbose a
+    deployed function runs with (botocore's DEBUG dumps every response body, secrets included, by design).
+    """
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+        self.caplog, self.capsys = caplog, capsys
+        self.seen: list[str] = []
+
+    def reset(self) -> None:
+        self.capsys.readouterr()
+        self.caplog.clear()
+        self.seen = []
+
+    def __call__(self) -> str:
+        out, err = self.capsys.readouterr()
+        self.seen += [out, err]
+        self.seen += [r.getMessage() + " " + json.dumps(r.__dict__, default=str) for r in self.caplog.records]
+        self.caplog.clear()
+        return "\n".join(self.seen)
+
+
 @pytest.fixture
-def log_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
-    """Everything the handler wrote: logging records and stdout/stderr (Powertools logs and EMF metrics)."""
-    caplog.set_level(logging.DEBUG)
-
-    def collect() -> str:
-        out, err = capsys.readouterr()
-        collected = [out, err] + [r.getMessage() + " " + json.dumps(r.__dict__, default=str) for r in caplog.records]
-        # put it back for later readers in the same test
-        print(out, end="")
-        return "\n".join(collected)
-
-    yield collect
+def log_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> LogCapture:
+    caplog.set_level(logging.INFO)
+    for name in ("livectl", "aws_lambda_powertools", "functions"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return LogCapture(caplog, capsys)
 
 
 def emf_metrics(text: str) -> list[tuple[str, dict[str, str]]]:

@@ -246,14 +246,13 @@ class CallbackStore:
             sets.append(
                 f"{n.name('all_uploaded_at')} = if_not_exists({n.name('all_uploaded_at')}, {n.value(_iso(now))})"
             )
-        files, errors = n.name("files"), n.name("upload_errors")
-        nested = False
+        nested = bool(effects.files) or effects.upload_error is not None
+        files = n.name("files") if nested else "files"
+        errors = n.name("upload_errors") if nested else "upload_errors"
         for record in effects.files:
             sets.append(f"{files}.{n.name(record.name)} = {n.value(record.as_dict())}")
-            nested = True
         if effects.upload_error is not None:
             sets.append(f"{errors}.{n.name(cb.dedupe_key)} = {n.value(effects.upload_error.as_dict())}")
-            nested = True
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": {"pk": to_av(task_pk(cb.task_id or "")), "sk": to_av(STATE_SK)},
