@@ -81,7 +81,8 @@ GATEWAY_PAGES = {
 class Reply:
     status: int
     body: bytes
-    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json; charset=utf-8"})
+    # exactly "application/json": the Tencent SDK reads Response.Error only under that Content-Type
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     delay: float = 0.0  # seconds to wait before answering (latency + delay fault)
     mangle: str | None = None  # "drop", "truncated" (the HTTP layer carries these out)
 
