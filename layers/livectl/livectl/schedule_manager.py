@@ -1,0 +1,175 @@
+"""Schedule requests: create, move, cancel and list one-time auto-stops (the schedule manager's logic).
+
+A request is a stop command (the command contract) plus exactly one of `"at"` (RFC 3339, any zone),
+`"after"` (a duration like "2h"), or `"cancel": true`; or `{"list": true}`. The same function serves the
+schedule manager's SQS records, its direct invocations and, later, the CLI.
+
+Outcomes: `Stop Scheduled` / `Stop Cancelled` events on the bus and one ledger item per request on the task;
+an invalid request is recorded as rejected and answered, never retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from livectl import command as contract
+from livectl.errors import InvalidCommand
+from livectl.events import EventPublisher
+from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
+from livectl.schedules import (
+    DEFAULT_STALE_AFTER_SECONDS,
+    STOP_ACTIONS,
+    ScheduleTarget,
+    StopScheduler,
+    build_schedule_request,
+    command_id,
+    parse_queue_arns,
+    resolve_when,
+    schedule_name,
+    to_utc,
+)
+
+REQUEST_KEYS = ("at", "after", "cancel")
+
+
+@dataclass
+class ScheduleDeps:
+    """Everything a schedule request touches; built once per container from the environment."""
+
+    target: ScheduleTarget
+    scheduler: StopScheduler
+    ledger: Ledger
+    publisher: EventPublisher
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ScheduleDeps:
+        group = env["SCHEDULE_GROUP"]
+        target = ScheduleTarget(
+            group=group,
+            role_arn=env["SCHEDULER_ROLE_ARN"],
+            dlq_arn=env["SCHEDULER_DLQ_ARN"],
+            queue_arns=parse_queue_arns(env.get("ACTION_QUEUE_ARNS", "{}")),
+            stale_after_seconds=int(env.get("STALE_AFTER_SECONDS") or DEFAULT_STALE_AFTER_SECONDS),
+        )
+        return cls(
+            target=target,
+            scheduler=StopScheduler(group),
+            ledger=Ledger(env["LEDGER_TABLE"]),
+            publisher=EventPublisher(env["EVENT_BUS_NAME"]),
+        )
+
+
+def split_request(doc: object) -> tuple[str, Any, dict[str, Any]]:
+    """(`at` | `after` | `cancel`, its value, the command part). Exactly one request key is allowed."""
+    if not isinstance(doc, dict):
+        raise InvalidCommand("a schedule request must be a JSON object", field="command")
+    present = [k for k in REQUEST_KEYS if k in doc]
+    if len(present) != 1:
+        raise InvalidCommand('give exactly one of "at", "after" or "cancel": true', field="at")
+    kind = present[0]
+    value = doc[kind]
+    if kind == "cancel" and value is not True:
+        raise InvalidCommand("cancel must be true (omit it to schedule)", field="cancel")
+    rest = {k: v for k, v in doc.items() if k != kind}
+    return kind, value, rest
+
+
+def handle_schedule_request(raw: str | bytes | Mapping[str, Any], deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
+    """Apply one request. Returns the outcome; InvalidCommand is recorded and returned, AWS errors raise."""
+    try:
+        doc = contract.decode(raw)
+        if isinstance(doc, dict) and doc.get("list") is True:
+            if len(doc) != 1:
+                raise InvalidCommand('a list request is exactly {"list": true}', field="list")
+            return {"status": "listed", "schedules": [s.as_dict() for s in deps.scheduler.list()]}
+        kind, value, rest = split_request(doc)
+        command = contract.parse_command(rest)
+        if command.name not in STOP_ACTIONS:
+            raise InvalidCommand(
+                f"only stop actions can be scheduled ({', '.join(sorted(STOP_ACTIONS))}), got {command.name}",
+                field="action",
+            )
+        if kind == "cancel":
+            return _cancel(command, deps, now)
+        when = resolve_when(at=value if kind == "at" else None, after=value if kind == "after" else None, now=now)
+        return _schedule(command, when, deps, now)
+    except InvalidCommand as exc:
+        return _reject(raw, exc, deps, now)
+
+
+def _schedule(command: contract.Command, when: datetime, deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
+    request = build_schedule_request(command.as_dict(), command.task_id, when, deps.target)
+    name = request["Name"]
+    outcome = deps.scheduler.put(request)  # "created" or "moved"
+    at = to_utc(when).isoformat()
+    scheduled_id = command_id(name, when)
+    detail = {
+        "action": command.name,
+        "task_id": command.task_id,
+        "provider": command.provider,
+        "account": command.account,
+        "at": at,
+        "schedule": name,
+        "moved": outcome == "moved",
+        "command_id": scheduled_id,
+    }
+    _note_and_publish(command, deps, now, f"schedule:{scheduled_id}", "Stop Scheduled", detail, outcome)
+    return {"status": outcome, **detail}
+
+
+def _cancel(command: contract.Command, deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
+    name = schedule_name(command.name, command.account, command.task_id)
+    existed = deps.scheduler.cancel(name)
+    detail = {
+        "action": command.name,
+        "task_id": command.task_id,
+        "provider": command.provider,
+        "account": command.account,
+        "schedule": name,
+        "existed": existed,
+    }
+    outcome = "cancelled" if existed else "not_scheduled"
+    _note_and_publish(command, deps, now, f"cancel:{name}:{iso(now)}", "Stop Cancelled", detail, outcome)
+    return {"status": outcome, **detail}
+
+
+def _note_and_publish(
+    command: contract.Command,
+    deps: ScheduleDeps,
+    now: datetime,
+    key: str,
+    detail_type: str,
+    detail: Mapping[str, Any],
+    outcome: str,
+) -> None:
+    """Ledger first, event second, then mark published: a redelivery after a crash publishes at most once more."""
+    pk = task_pk(command.provider, command.task_id)
+    fields = {
+        "kind": "schedule",
+        "action": command.name,
+        "outcome": outcome,
+        "account": command.account,
+        "schedule": detail.get("schedule"),
+        "scheduled_for": detail.get("at"),
+        "command_id": detail.get("command_id"),
+    }
+    if deps.ledger.record_command(pk, now, key, fields, ttl=COMMAND_TTL):
+        deps.publisher.publish(detail_type, detail)
+        deps.ledger.mark_published(pk, now, key)
+
+
+def _reject(
+    raw: str | bytes | Mapping[str, Any], exc: InvalidCommand, deps: ScheduleDeps, now: datetime
+) -> dict[str, Any]:
+    body = raw if isinstance(raw, str | bytes) else repr(sorted(raw.items(), key=lambda kv: str(kv[0])))
+    key = hashlib.sha256(body.encode("utf-8") if isinstance(body, str) else body).hexdigest()
+    detail = {"error_code": "InvalidCommand", "reason": exc.message, "field": exc.field, "source": "schedule"}
+    if deps.ledger.record_rejection(now, key, {"kind": "schedule", "outcome": "rejected", **detail}):
+        deps.publisher.publish("Command Rejected", detail)
+        deps.ledger.mark_published(rejected_pk(now), now, key)
+    return {"status": "rejected", **exc.as_dict()}
