@@ -460,8 +460,9 @@ def _history_line(item: dict[str, Any]) -> str:
         shown = [f"{k}={fields.pop(k)}" for k in order if k in fields]
         return f"{at}  command  " + " ".join(shown)
     if sk.startswith("CB#"):
-        fields = {k: v for k, v in item.items() if k not in skip and v not in (None, "")}
-        return "callback  " + " ".join(f"{k}={v}" for k, v in sorted(fields.items()))
+        order = ["event_type", "event_name", "status", "user_id", "room_id"]
+        shown = " ".join(f"{k}={item[k]}" for k in order if item.get(k) not in (None, ""))
+        return f"{item.get('received_at', '?')}  callback {shown}"
     return f"{sk}  " + json.dumps({k: v for k, v in item.items() if k not in skip}, ensure_ascii=False, default=str)
 
 
