@@ -461,8 +461,8 @@ def _history_line(item: dict[str, Any]) -> str:
         return f"{at}  command  " + " ".join(shown)
     if sk.startswith("CB#"):
         order = ["event_type", "event_name", "status", "user_id", "room_id"]
-        shown = " ".join(f"{k}={item[k]}" for k in order if item.get(k) not in (None, ""))
-        return f"{item.get('received_at', '?')}  callback {shown}"
+        described = " ".join(f"{k}={item[k]}" for k in order if item.get(k) not in (None, ""))
+        return f"{item.get('received_at', '?')}  callback {described}"
     return f"{sk}  " + json.dumps({k: v for k, v in item.items() if k not in skip}, ensure_ascii=False, default=str)
 
 
