@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -99,21 +100,8 @@ def stack(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[str]:
-    emulator_mod = pytest.importorskip("livectl_cli.emulator")
-    emu = emulator_mod.Emulator(host="127.0.0.1", port=0, seed=0).start()
-    yield emu.url
-    emu.stop()
-
-
 @pytest.fixture
-def emu(emulator_server: str, stack: Stack) -> Iterator[Emu]:
-    """A clean emulator, and the stack's settings pointed at it."""
-    driver = Emu(emulator_server)
-    driver.reset()
-    stack.settings = dataclasses.replace(
-        stack.settings, volcengine_endpoint=emulator_server, trtc_endpoint=emulator_server
-    )
-    yield driver
-    driver.reset()
+def emu(emulator: Any, stack: Stack) -> Iterator[Emu]:
+    """The shared emulator (reset per test), driven over its admin HTTP API; the stack's settings point at it."""
+    stack.settings = dataclasses.replace(stack.settings, volcengine_endpoint=emulator.url, trtc_endpoint=emulator.url)
+    yield Emu(emulator.url)

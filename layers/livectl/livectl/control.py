@@ -42,8 +42,17 @@ from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError,
 from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
 from livectl.retry import RetryPolicy, utc_now
 
-logger = Logger(child=True)
-metrics = Metrics()
+metrics = Metrics()  # Powertools shares one metric set per process: the handler's log_metrics flushes it
+_logger: Logger | None = None
+
+
+def log() -> Logger:
+    """A child of the handler's Logger (`<service>.control`), made on first use so the service name is known."""
+    global _logger
+    if _logger is None:
+        _logger = Logger(child=True)
+    return _logger
+
 
 DEFAULT_IDEMPOTENCY_EXPIRES = 86400  # ≥ maxReceiveCount (5) × visibility timeout (6 × function timeout)
 DEFAULT_DEADLINE_MARGIN = 3.0  # seconds kept back from the invocation's remaining time
@@ -274,7 +283,8 @@ def handle_event(
     invocation → the command's result (a transient failure raises, so Lambda's async retry handles it)."""
     box = container or container_for(settings)
     box.idempotency_config().register_lambda_context(context)
-    metrics.set_default_dimensions(action=action_name)
+    if metrics.default_dimensions.get("action") != action_name:
+        metrics.set_default_dimensions(action=action_name)
     if is_sqs_batch(event):
         return _handle_batch(event, context, action_name, box)
     return process_command(event, context=context, action_name=action_name, container=box)
@@ -354,7 +364,7 @@ def process_command(
         error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")
         return _reject(box, body, error, now, action_name, message_id)
     except IdempotencyAlreadyInProgressError:
-        logger.info("command in progress elsewhere; retry later", extra=_log_keys(command, message_id))
+        log().info("command in progress elsewhere; retry later", extra=_log_keys(command, message_id))
         metrics.add_metric(name="CommandsRetried", unit=MetricUnit.Count, value=1)
         raise
     except IdempotencyPersistenceLayerError as exc:
@@ -471,7 +481,7 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
     metrics.add_metric(
         name="CommandsAlreadyDone" if status == "already_done" else "CommandsApplied", unit=MetricUnit.Count, value=1
     )
-    logger.info("command applied", extra=_log_keys(command, message_id, outcome=status, state=state))
+    log().info("command applied", extra=_log_keys(command, message_id, outcome=status, state=state))
     return {"outcome": status, "state": state, "task_id": command.task_id, "request_id": outcome.get("request_id")}
 
 
@@ -523,7 +533,7 @@ def _failed(
     pk = task_pk(command.provider, command.task_id)
     _publish_once(box, pk, now, command.key, fields, (detail_type, detail))
     metrics.add_metric(name="ProviderPermanentFailures", unit=MetricUnit.Count, value=1)
-    logger.warning("command failed for good", extra=_log_keys(command, message_id, error_code=exc.code))
+    log().warning("command failed for good", extra=_log_keys(command, message_id, error_code=exc.code))
     return {"outcome": "failed", "task_id": command.task_id, "error_code": exc.code, "reason": exc.message}
 
 
@@ -537,7 +547,7 @@ def _note_retry(
 ) -> None:
     """A transient failure that outlived the in-invocation retries: note the reason, then hand back."""
     metrics.add_metric(name="CommandsRetried", unit=MetricUnit.Count, value=1)
-    logger.warning(
+    log().warning(
         "command failed transiently; handed back to the queue",
         extra=_log_keys(command, message_id, error_code=exc.code, receive_count=receive_count),
     )
@@ -563,7 +573,7 @@ def _note_retry(
             keep_state=True,
         )
     except LivectlError:
-        logger.warning("ledger note failed", extra=_log_keys(command, message_id))
+        log().warning("ledger note failed", extra=_log_keys(command, message_id))
 
 
 def _stale(box: Container, command: Command, now: datetime, message_id: str | None) -> dict[str, Any]:
@@ -584,7 +594,7 @@ def _stale(box: Container, command: Command, now: datetime, message_id: str | No
     pk = task_pk(command.provider, command.task_id)
     _publish_once(box, pk, now, command.key, fields, ("Command Rejected", detail))
     metrics.add_metric(name="StaleCommand", unit=MetricUnit.Count, value=1)
-    logger.warning("stale command dropped", extra=_log_keys(command, message_id))
+    log().warning("stale command dropped", extra=_log_keys(command, message_id))
     return {"outcome": "stale", "task_id": command.task_id, "reason": reason}
 
 
@@ -623,7 +633,7 @@ def _reject(
         box.publisher.publish("Command Rejected", detail)
         box.ledger.mark_published(rejected_pk(now), now, key)
     metrics.add_metric(name="CommandsRejected", unit=MetricUnit.Count, value=1)
-    logger.warning(
+    log().warning(
         "command rejected", extra={"action": action_name, "field": exc.field, "reason": exc.message, "key": key}
     )
     return {"outcome": "rejected", "field": exc.field, "reason": exc.message}
