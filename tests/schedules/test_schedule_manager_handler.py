@@ -1,0 +1,92 @@
+"""functions/schedule_manager/app.py with its sample events: SQS batches and direct invocations, against moto."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from livectl.schedules import schedule_name
+from tests.schedules.conftest import sample
+
+pytestmark = pytest.mark.aws
+
+APP = Path(__file__).resolve().parents[2] / "functions" / "schedule_manager" / "app.py"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "ScheduleManagerFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:ap-southeast-1:123456789012:function:ScheduleManagerFunction"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30000
+
+
+@pytest.fixture
+def app(moto_stack, monkeypatch):
+    for key, value in moto_stack.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "livectl")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "livectl")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    spec = importlib.util.spec_from_file_location("schedule_manager_app", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sqs_batch_schedules_and_cancels(app, moto_stack):
+    event = sample("schedule_manager.sqs.json")
+    answer = app.handler(event, LambdaContext())
+    assert answer == {"batchItemFailures": []}
+    names = sorted(s["Name"] for s in moto_stack.schedules())
+    assert names == sorted(
+        [
+            schedule_name("StopPullRecordTask", "default", "sample-rec-1"),
+            schedule_name("DeleteCloudRecording", "default", "sample-cloudrec-1"),
+        ]
+    )
+    assert sorted(e["detail-type"] for e in moto_stack.events()) == [
+        "Stop Cancelled",
+        "Stop Scheduled",
+        "Stop Scheduled",
+    ]
+
+
+def test_direct_invocations_return_the_result(app, moto_stack):
+    created = app.handler(sample("schedule_manager.after.json"), LambdaContext())
+    assert created["status"] == "created"
+    listed = app.handler(sample("schedule_manager.list.json"), LambdaContext())
+    assert [r["name"] for r in listed["schedules"]] == [created["schedule"]]
+    # the sample `at` (18:00 +08:00 on 2026-11-21) resolves against the real clock: scheduled or refused as past
+    at_result = app.handler(sample("schedule_manager.at.json"), LambdaContext())
+    assert at_result["status"] in {"created", "rejected"}
+    if at_result["status"] == "rejected":
+        assert at_result["field"] == "at"
+    cancelled = app.handler(sample("schedule_manager.cancel.json"), LambdaContext())
+    assert cancelled["status"] == ("cancelled" if at_result["status"] == "created" else "not_scheduled")
+
+
+def test_aws_failure_reports_the_failed_records_for_redelivery(app, moto_stack):
+    moto_stack.scheduler.delete_schedule_group(Name=moto_stack.env["SCHEDULE_GROUP"])
+    event = sample("schedule_manager.sqs.json")
+    answer = app.handler(event, LambdaContext())
+    # the two schedule requests fail and are reported; cancelling in a missing group finds nothing to cancel
+    assert sorted(f["itemIdentifier"] for f in answer["batchItemFailures"]) == sorted(
+        r["messageId"] for r in event["Records"] if "cancel" not in json.loads(r["body"])
+    )
+
+
+def test_invalid_record_is_acknowledged_not_retried(app, moto_stack):
+    event = sample("schedule_manager.sqs.json")
+    event["Records"][0]["body"] = json.dumps({"action": "GetPullRecordTask", "params": {"TaskID": "x"}, "after": "1h"})
+    answer = app.handler(event, LambdaContext())
+    assert answer == {"batchItemFailures": []}
+    assert len(moto_stack.schedules()) == 1
+    assert "Command Rejected" in [e["detail-type"] for e in moto_stack.events()]
