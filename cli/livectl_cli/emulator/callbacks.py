@@ -6,16 +6,16 @@ on a non-200 answer or no answer within 5 s, retry at once, then every 10 s unti
 from __future__ import annotations
 
 import heapq
+import http.client
 import itertools
 import json
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from livectl.signing import trtc_callback_sign
 from livectl_cli.emulator.model import RELAY_STATUS_CODES, Task
@@ -198,14 +198,20 @@ class CallbackDispatcher:
                     self._cond.notify_all()
 
     def _post(self, item: _Delivery) -> tuple[int | None, str | None]:
-        request = urllib.request.Request(item.url, data=item.body, headers=item.headers, method="POST")  # noqa: S310
+        """http.client keeps header names as TRTC spells them (urllib would send `Sdkappid`)."""
+        split = urlsplit(item.url)
+        conn_cls = http.client.HTTPSConnection if split.scheme == "https" else http.client.HTTPConnection
+        path = (split.path or "/") + (f"?{split.query}" if split.query else "")
         try:
-            with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT) as resp:  # noqa: S310
+            conn = conn_cls(split.hostname or "", split.port, timeout=CALLBACK_TIMEOUT)
+            try:
+                conn.request("POST", path, body=item.body, headers=item.headers)
+                resp = conn.getresponse()
                 resp.read()
                 return resp.status, None
-        except urllib.error.HTTPError as exc:
-            return exc.code, None
-        except (OSError, ValueError) as exc:
+            finally:
+                conn.close()
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             return None, type(exc).__name__
 
     def _after(self, item: _Delivery, status: int | None, error: str | None) -> None:
@@ -221,11 +227,12 @@ class CallbackDispatcher:
             return
         # TRTC: first retry at once, then every interval (counted from the first attempt, so the number of
         # attempts does not drift) until the message is `window` old.
-        next_due = now if item.attempts == 1 else item.first + (item.attempts - 1) * self.retry_interval
-        if next_due - item.first >= self.retry_window:
+        age_at_next = 0.0 if item.attempts == 1 else (item.attempts - 1) * self.retry_interval
+        if age_at_next >= self.retry_window - 1e-9:
             entry["gave_up"] = True
             self.log.append(entry)
             return
+        next_due = now if item.attempts == 1 else item.first + age_at_next
         self.log.append(entry)
         item.due = next_due
         item.seq = next(self._seq)
