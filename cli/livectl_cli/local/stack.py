@@ -175,7 +175,8 @@ class LocalStack:
         self._start_emulator()
         self._set_env({"LIVECTL_VOLCENGINE_ENDPOINT": self.emulator_url, "LIVECTL_TRTC_ENDPOINT": self.emulator_url})
 
-        clients = {name: aws.client(name) for name in ("sqs", "dynamodb", "events", "scheduler", "secretsmanager")}
+        clients = {name: aws.client(name) for name in ("dynamodb", "events", "scheduler", "secretsmanager")}
+        clients["sqs"] = self._pooled_client("sqs")  # shared by every poller thread
         envs = [spec.environment for spec in self.specs.values()]
         self.created = resources.create_all(self.template, clients, envs)
 
@@ -249,6 +250,20 @@ class LocalStack:
             return invocation.result
 
         return entry
+
+    def _pooled_client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        make: Any = boto3.client
+        pool = 8 + 2 * sum(
+            len(s.sqs_sources) * (s.sqs_sources[0].maximum_concurrency or 2)
+            for s in self.specs.values()
+            if s.sqs_sources
+        )
+        return make(
+            service, region_name=REGION, endpoint_url=self.aws_endpoint, config=Config(max_pool_connections=pool)
+        )
 
     def _logical_for_arn(self, arn: str) -> str:
         assert self.template is not None
