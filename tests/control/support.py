@@ -148,6 +148,12 @@ class Emu:
         found: dict[str, Any] = answer.json()
         return found
 
+    def tasks(self, kind: str) -> list[dict[str, Any]]:
+        answer = requests.get(f"{self.url}/_emulator/tasks", params={"kind": kind}, timeout=10)
+        answer.raise_for_status()
+        found: list[dict[str, Any]] = answer.json()
+        return found
+
     def calls(self, action: str | None = None) -> list[dict[str, Any]]:
         query = {"action": action} if action else {}
         answer = requests.get(f"{self.url}/_emulator/calls", params=query, timeout=10)
