@@ -53,8 +53,14 @@ def task_pk(task_id: str) -> str:
 def callback_pk(cb: Callback) -> str:
     if cb.task_id:
         return task_pk(cb.task_id)
-    day = datetime.fromtimestamp(max(cb.order_ms, 0) / 1000, UTC).date().isoformat()
-    return f"CALLBACK#trtc#{day}"
+    # The event's own day (stable across retries); CallbackTs (inside the replay window) if that is nonsense.
+    for ms in (cb.order_ms, cb.callback_ts):
+        try:
+            day = datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+        except (ValueError, OverflowError, OSError):
+            continue
+        return f"CALLBACK#trtc#{day}"
+    return "CALLBACK#trtc#unknown"
 
 
 def _iso(at: datetime) -> str:
