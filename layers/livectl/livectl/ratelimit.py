@@ -45,7 +45,9 @@ class TokenBucket:
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0
                     return waited
-                wait = (1.0 - self._tokens) / self.rate
+                # At least 1 µs: a float-rounding deficit (tokens = 0.9999999999991) would otherwise ask for a
+                # wait below the clock's resolution, leaving `now` unchanged and the loop spinning forever.
+                wait = max((1.0 - self._tokens) / self.rate, 1e-6)
             if deadline is not None and now + wait > deadline:
                 raise Throttled("local rate limit: no token before the deadline", code="LocalRateLimit")
             self._sleep(wait)
