@@ -32,12 +32,16 @@ PERMANENT_AWS_CODES = frozenset(
 def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
     """A cached boto3 client. `AWS_ENDPOINT_URL` (set by the local stack and tests) is honoured by boto3."""
     import boto3
+    from botocore.config import Config
 
     make: Any = boto3.client  # typed per service by the stubs; one factory here for all of them
     return make(
         service,
         endpoint_url=endpoint_url,
         region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        # botocore's defaults (60 s timeouts) would outlive TRTC's 5 s callback timeout and an action's budget;
+        # fail fast and let the queue (or TRTC) retry.
+        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}),
     )
 
 
