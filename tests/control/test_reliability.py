@@ -93,12 +93,12 @@ class Poller:
                 else:
                     sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
 
-    def drain(self, containers: list[control.Container]) -> None:
+    def drain(self, containers: list[control.Container], timeout: float = 240) -> None:
         threads = [threading.Thread(target=self.work, args=(c,), daemon=True) for c in containers]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=240)
+            t.join(timeout=timeout)
             assert not t.is_alive(), "drain did not finish"
 
 
@@ -193,7 +193,7 @@ def test_the_qps_check_can_fail_when_the_split_is_wrong(stack, emu):
     assert ours, "three containers at 19/s each should overrun a 20/s window"
 
 
-def run_with_faults(stack: Any, emu: Any, n: int) -> tuple[int, int, int]:
+def run_with_faults(stack: Any, emu: Any, n: int, timeout: float = 240) -> tuple[int, int, int]:
     """n stop commands, 30 % of provider calls failing (5xx, throttling, dropped connections)."""
     for i in range(n):
         emu.add_task("pull_record", f"f-{i}")
@@ -212,7 +212,7 @@ def run_with_faults(stack: Any, emu: Any, n: int) -> tuple[int, int, int]:
     queue, dlq = stack.action_queue("StopPullRecordQueue")
     poller = Poller(stack, queue, "StopPullRecordTask")
     poller.send([{"action": "StopPullRecordTask", "params": {"TaskId": f"f-{i}"}} for i in range(n)])
-    poller.drain([control.Container(stack.settings, policy=FAST) for _ in range(2)])
+    poller.drain([control.Container(stack.settings, policy=FAST) for _ in range(2)], timeout=timeout)
     in_dlq = {b["params"]["TaskId"] for b in dlq_bodies(stack, dlq)}
     ledger = stack.ledger()
     stopped = {f"f-{i}" for i in range(n) if (ledger.get_state("volcengine", f"f-{i}") or {}).get("state") == "stopped"}
@@ -232,7 +232,7 @@ def test_30_percent_faults_200_commands_reach_the_desired_state_or_the_dlq(stack
 
 @pytest.mark.slow
 def test_30_percent_faults_1000_commands(stack, emu):
-    stopped, in_dlq, calls = run_with_faults(stack, emu, 1000)
+    stopped, in_dlq, calls = run_with_faults(stack, emu, 1000, timeout=1500)
     print(f"stopped={stopped} dlq={in_dlq} provider_calls_per_command={calls / 1000:.3f}")
     assert stopped + in_dlq == 1000
     assert calls / 1000 <= 1.6

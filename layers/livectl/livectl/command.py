@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 from livectl.catalogue import Action, get_action, task_id_of, validate_params
@@ -26,6 +25,8 @@ _validator: Callable[[Any], Any] | None = None
 
 
 def load_schema() -> dict[str, Any]:
+    from importlib import resources  # pulls in pathlib: only when the schema is first needed
+
     text = resources.files("livectl").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -189,7 +189,8 @@ def bucket_rate(qps: int, max_concurrency: int, headroom: float = DEFAULT_RATE_H
     A bucket of burst 1 admits up to `1 + r × (1 + jitter)` calls in one second (the stored token plus the
     refill), so C containers admit `C × floor(1 + r(1 + jitter))`; that stays ≤ QPS when
     `r < floor(QPS / C) / (1 + jitter)`. With QPS 10 and C 2 this gives 4.75/s per container (95 %); with
-    QPS 10 and C 3, 2.86/s (86 %) instead of 3.17/s, which could admit 12 calls in a window.
+    QPS 10 and C 3, 2.85/s (85 %) instead of 3.17/s, which could admit 12 calls in a window. A C that does
+    not divide the QPS wastes quota: pick MaximumConcurrency among the QPS's divisors.
     """
     from livectl.ratelimit import per_container_rate
 
@@ -197,7 +198,7 @@ def bucket_rate(qps: int, max_concurrency: int, headroom: float = DEFAULT_RATE_H
     rate = share * headroom
     whole = math.floor(share)
     if whole >= 1:
-        rate = min(rate, whole / (1 + ARRIVAL_JITTER))
+        rate = min(rate, (whole - 0.01) / (1 + ARRIVAL_JITTER))
     return rate
 
 
