@@ -1,0 +1,118 @@
+"""`make bench`: run every bench/bench_*.py module and print one table of ratios measured in this run.
+
+A bench module exposes `run() -> list[dict]`; each row has
+  name   what was measured
+  ours   livectl's figure          theirs  the reference's figure (same machine, same run)
+  unit   of both figures           ratio   ours / theirs
+  bar    the brief's bar on the ratio, as ">= 3" or "<= 0.5" (or "" for information only)
+Usage: bench/run.py [name-filter ...] [--json PATH]   (filters match module names, e.g. `signing`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import operator
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+
+
+def discover(filters: list[str]) -> list[Path]:
+    modules = sorted(HERE.glob("bench_*.py"))
+    if filters:
+        modules = [m for m in modules if any(f in m.stem for f in filters)]
+    return modules
+
+
+def load(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def verdict(ratio: float | None, bar: str) -> str:
+    if not bar or ratio is None:
+        return ""
+    op, _, number = bar.partition(" ")
+    check = OPS.get(op)
+    if check is None:
+        return "?"
+    return "ok" if check(ratio, float(number)) else "MISS"
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return "" if value is None else str(value)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = ["module", "name", "ours", "theirs", "unit", "ratio", "bar", ""]
+    lines = [
+        [
+            r["module"],
+            r["name"],
+            fmt(r.get("ours")),
+            fmt(r.get("theirs")),
+            r.get("unit", ""),
+            f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "",
+            r.get("bar", ""),
+            r["verdict"],
+        ]
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
+    out = ["  ".join(str(x).ljust(w) for x, w in zip(head, widths, strict=True))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("filters", nargs="*", help="only modules whose name contains one of these")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    args = parser.parse_args(argv)
+
+    rows: list[dict[str, Any]] = []
+    failures = 0
+    when = time.strftime("%Y-%m-%d %H:%M")
+    print(f"livectl bench: python {platform.python_version()} on {platform.machine()}, {when}")
+    for path in discover(args.filters):
+        started = time.perf_counter()
+        print(f"  running {path.stem} ...", flush=True)
+        try:
+            produced = load(path).run()
+        except Exception as exc:  # one broken module must not hide the others' figures
+            failures += 1
+            print(f"  {path.stem} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        for row in produced:
+            row = {"module": path.stem.removeprefix("bench_"), **row}
+            row["verdict"] = verdict(row.get("ratio"), row.get("bar", ""))
+            rows.append(row)
+        print(f"  {path.stem} done in {time.perf_counter() - started:.1f} s", flush=True)
+
+    print()
+    print(table(rows))
+    misses = [r for r in rows if r["verdict"] == "MISS"]
+    print(f"\n{len(rows)} rows, {len(misses)} below their bar, {failures} module(s) failed")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2, ensure_ascii=False))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
