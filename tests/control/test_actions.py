@@ -16,7 +16,7 @@ import pytest
 
 from livectl import control
 from livectl.command import parse_command
-from livectl.errors import AwsServiceError
+from livectl.errors import AwsServiceError, Throttled
 from livectl.ledger import Ledger
 from livectl.retry import RetryPolicy
 from tests.control.support import FUNCTIONS, FakeContext, load_event, sqs_event, sqs_record
@@ -383,3 +383,22 @@ def test_too_little_time_left_hands_the_record_back_without_calling(stack, emu):
     assert len(answer["batchItemFailures"]) == 1
     assert emu.calls() == []
     assert stack.idempotency_items() == []  # nothing left INPROGRESS
+
+
+def test_scheduler_invocation_raises_what_must_be_retried(stack, emu):
+    """A direct invocation has no batch to report into: a transient failure raises, so Lambda's async retry
+    (and the function's OnFailure destination) take over; the ledger notes the reason first."""
+    emu.add_task("cdn_publish", "sample-cdn-1")
+    emu.faults({"kinds": ["throttle"], "rate": 1.0, "actions": ["StopPublishCdnStream"]})
+    command = load_event("stop_cdn_publish.scheduler.json")
+    command["not_after"] = later()
+    with pytest.raises(Throttled):
+        control.handle_event(command, FakeContext(), "StopPublishCdnStream", stack.settings, container=box(stack))
+    assert len(emu.calls()) == FAST.attempts
+    state = stack.ledger().get_state("trtc", "sample-cdn-1")
+    assert state["last_error_code"] == "RequestLimitExceeded" and state["state"] == "pending"
+    assert stack.idempotency_items() == []  # nothing cached: the retry calls again
+    emu.faults([])
+    answer = control.handle_event(command, FakeContext(), "StopPublishCdnStream", stack.settings, container=box(stack))
+    assert answer["outcome"] == "done"
+    assert stack.ledger().get_state("trtc", "sample-cdn-1")["state"] == "stopped"

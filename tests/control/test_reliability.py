@@ -3,6 +3,7 @@ QPS under MaximumConcurrency containers, 30 % provider faults, and no key materi
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
@@ -169,7 +170,7 @@ def drain_trtc(stack: Any, emu: Any, n: int, containers: int, limiter_concurrenc
     queue, _ = stack.action_queue("DeleteCloudRecordingQueue")
     poller = Poller(stack, queue, "DeleteCloudRecording")
     poller.send([{"action": "DeleteCloudRecording", "params": {**TRTC_PARAMS, "TaskId": f"q-{i}"}} for i in range(n)])
-    settings = control.Settings(**{**stack.settings.__dict__, "max_concurrency": limiter_concurrency})
+    settings = dataclasses.replace(stack.settings, max_concurrency=limiter_concurrency)
     # one Container per simulated Lambda container: each has its own token bucket
     poller.drain([control.Container(settings) for _ in range(containers)])
     return emu.calls("DeleteCloudRecording")
@@ -187,10 +188,17 @@ def test_200_commands_at_maximum_concurrency_cause_no_throttling(stack, emu):
 
 
 def test_the_qps_check_can_fail_when_the_split_is_wrong(stack, emu):
-    """Control: containers that each believe they are alone (MAX_CONCURRENCY=1) do exceed the window."""
-    calls = drain_trtc(stack, emu, 120, containers=3, limiter_concurrency=1)
-    ours = [c for c in calls if c["error_code"] in THROTTLE_CODES and c["fault"] is None]
-    assert ours, "three containers at 19/s each should overrun a 20/s window"
+    """Control: containers that each believe they are alone (MAX_CONCURRENCY=1) overrun the provider's window
+    (GetPullRecordTask: 10/s; three containers at 9.5/s each)."""
+    for i in range(60):
+        emu.add_task("pull_record", f"g-{i}")
+    queue, _ = stack.action_queue("GetPullRecordQueue")
+    poller = Poller(stack, queue, "GetPullRecordTask")
+    poller.send([{"action": "GetPullRecordTask", "params": {"TaskID": f"g-{i}"}} for i in range(60)])
+    alone = dataclasses.replace(stack.settings, max_concurrency=1)
+    poller.drain([control.Container(alone, policy=FAST) for _ in range(3)])
+    ours = [c for c in emu.calls("GetPullRecordTask") if c["error_code"] in THROTTLE_CODES and c["fault"] is None]
+    assert ours, "three containers at 9.5/s each should overrun a 10/s window"
 
 
 def run_with_faults(stack: Any, emu: Any, n: int, timeout: float = 240) -> tuple[int, int, int]:
