@@ -5,6 +5,8 @@ A bench module exposes `run() -> list[dict]`; each row has
   ours   livectl's figure          theirs  the reference's figure (same machine, same run)
   unit   of both figures           ratio   ours / theirs
   bar    the brief's bar on the ratio, as ">= 3" or "<= 0.5" (or "" for information only)
+A module measuring an absolute figure (no reference to compare with) may instead give `metric` and `value`;
+its bar then applies to the value (e.g. "< 50" ms).
 Usage: bench/run.py [name-filter ...] [--json PATH]   (filters match module names, e.g. `signing`)
 """
 
@@ -41,14 +43,14 @@ def load(path: Path) -> Any:
     return module
 
 
-def verdict(ratio: float | None, bar: str) -> str:
-    if not bar or ratio is None:
+def verdict(figure: float | None, bar: str) -> str:
+    if not bar or figure is None:
         return ""
     op, _, number = bar.partition(" ")
     check = OPS.get(op)
     if check is None:
         return "?"
-    return "ok" if check(ratio, float(number)) else "MISS"
+    return "ok" if check(figure, float(number)) else "MISS"
 
 
 def fmt(value: Any) -> str:
@@ -57,8 +59,19 @@ def fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def normalise(module: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Ratio rows as documented above; `metric`/`value` rows keep their figure in `ours` with no ratio."""
+    out = {"module": module, **row}
+    out.setdefault("name", row.get("metric", "?"))
+    if "value" in row and "ours" not in row:
+        out["ours"] = row["value"]
+    figure = out.get("ratio") if out.get("ratio") is not None else row.get("value")
+    out["verdict"] = verdict(figure if isinstance(figure, int | float) else None, out.get("bar", ""))
+    return out
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ["module", "name", "ours", "theirs", "unit", "ratio", "bar", ""]
+    head = ["module", "name", "ours/value", "theirs", "unit", "ratio", "bar", ""]
     lines = [
         [
             r["module"],
@@ -98,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             print(f"  {path.stem} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
-        for row in produced:
-            row = {"module": path.stem.removeprefix("bench_"), **row}
-            row["verdict"] = verdict(row.get("ratio"), row.get("bar", ""))
-            rows.append(row)
+        rows += [normalise(path.stem.removeprefix("bench_"), row) for row in produced]
         print(f"  {path.stem} done in {time.perf_counter() - started:.1f} s", flush=True)
 
     print()
