@@ -46,9 +46,11 @@ class Action:
     confirm_codes: frozenset[str] = frozenset()
     description: str = ""
     param_names: tuple[str, ...] = field(init=False)
+    body_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "param_names", tuple(p.name for p in self.params))
+        object.__setattr__(self, "body_names", tuple(p.name for p in self.params if p.in_body))
 
     @property
     def is_mutation(self) -> bool:
@@ -215,8 +217,7 @@ def task_id_of(action: Action, params: Mapping[str, Any]) -> str:
 
 def body_params(action: Action, params: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters that travel in the JSON body, in the provider's documented order."""
-    in_body = {p.name for p in action.params if p.in_body}
-    return {k: v for k, v in params.items() if k in in_body}
+    return {k: params[k] for k in action.body_names if k in params}
 
 
 def region_param(action: Action, params: Mapping[str, Any]) -> str | None:

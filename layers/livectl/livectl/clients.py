@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -52,6 +53,17 @@ class ProviderResponse:
     result: dict[str, Any]
 
 
+@lru_cache(maxsize=64)
+def _target(endpoint: str, provider: str, action: str, version: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(host, url, query) for one action at one endpoint; computed once per warm container."""
+    base = endpoint.rstrip("/")
+    host = urlsplit(base).netloc
+    if provider == VOLCENGINE:
+        query = (("Action", action), ("Version", version))
+        return host, f"{base}/?{urlencode(query)}", query
+    return host, f"{base}/", ()
+
+
 def prepare_request(
     action: Action,
     params: Mapping[str, Any],
@@ -61,18 +73,17 @@ def prepare_request(
     volcengine_region: str = VOLCENGINE_REGION,
 ) -> PreparedRequest:
     """The signed request, byte for byte what `send` puts on the wire. `params` must be validated."""
-    base = (endpoint or DEFAULT_ENDPOINTS[action.provider]).rstrip("/")
-    split = urlsplit(base)
-    host = split.netloc
+    host, url, query = _target(
+        endpoint or DEFAULT_ENDPOINTS[action.provider], action.provider, action.name, action.version
+    )
     body = serialize_body(action, params)
     base_headers = {"Host": host, "Content-Type": "application/json", "User-Agent": USER_AGENT}
     if action.provider == VOLCENGINE:
-        query = {"Action": action.name, "Version": action.version}
         headers = sign_volcengine(
             method="POST",
             host=host,
             path="/",
-            query=query,
+            query=dict(query),
             headers=base_headers,
             body=body,
             credentials=credentials,
@@ -80,7 +91,6 @@ def prepare_request(
             service=action.service,
             now=now,
         )
-        url = f"{base}/?{urlencode(query)}"
     else:
         headers = sign_tc3(
             method="POST",
@@ -96,7 +106,6 @@ def prepare_request(
             region=region_param(action, params),
             now=now,
         )
-        url = f"{base}/"
     return PreparedRequest("POST", url, headers, body)
 
 

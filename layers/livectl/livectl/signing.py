@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,17 +33,33 @@ class Credentials:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
+
+
+def _hmac_hex(key: bytes, msg: str) -> str:
+    # hmac.digest is the one-shot C path: about twice as fast as hmac.new(...).hexdigest() for short messages
+    return hmac.digest(key, msg.encode("utf-8"), "sha256").hex()
 
 
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _utc(now: datetime) -> datetime:
+def _epoch_seconds(now: datetime) -> int:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    return now.astimezone(UTC)
+    return math.floor(now.timestamp())
+
+
+# Formatting a date costs more than the HMAC it feeds; a warm container formats each second (and day) once.
+@lru_cache(maxsize=8)
+def _x_date(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+@lru_cache(maxsize=8)
+def _tc3_date(epoch_day: int) -> str:
+    return datetime.fromtimestamp(epoch_day * 86400, tz=UTC).strftime("%Y-%m-%d")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -59,13 +76,22 @@ def volcengine_signing_key(secret_key: str, date: str, region: str, service: str
     return _hmac(k_service, "request")
 
 
-def _volc_is_signed(name: str) -> bool:
-    # The SDK's rule, case-sensitive on the spelling: exactly these three names, or an upper-case "X-" prefix.
-    return name in ("Content-Type", "Content-Md5", "Host") or name.startswith("X-")
+# The SDK's rule, case-sensitive on the spelling: exactly these three names, or an upper-case "X-" prefix.
+_VOLC_SIGNED_NAMES = frozenset({"Content-Type", "Content-Md5", "Host"})
 
 
 def _volc_canonical_query(query: Mapping[str, str]) -> str:
-    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(query[k]), safe='-_.~')}" for k in sorted(query))
+    return _canonical_query(tuple(query.items()))
+
+
+@lru_cache(maxsize=256)
+def _canonical_query(items: tuple[tuple[str, str], ...]) -> str:
+    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in sorted(items))
+
+
+@lru_cache(maxsize=64)
+def _canonical_uri(path: str) -> str:
+    return quote(path or "/").replace("%2F", "/")
 
 
 def _strip_default_port(host: str) -> str:
@@ -96,15 +122,15 @@ def volcengine_signature(
     names = sorted(canonical_headers)
     canonical = "".join(f"{n}:{canonical_headers[n]}\n" for n in names)
     signed_headers = ";".join(names)
-    canonical_uri = quote(path or "/").replace("%2F", "/")
-    canonical_request = "\n".join(
-        [method.upper(), canonical_uri, _volc_canonical_query(query), canonical, signed_headers, body_sha256]
+    canonical_request = (
+        f"{method.upper()}\n{_canonical_uri(path)}\n{_volc_canonical_query(query)}\n"
+        f"{canonical}\n{signed_headers}\n{body_sha256}"
     )
     date = x_date[:8]
     scope = f"{date}/{region}/{service}/request"
-    string_to_sign = "\n".join([VOLC_ALGORITHM, x_date, scope, _sha256_hex(canonical_request.encode("utf-8"))])
+    string_to_sign = f"{VOLC_ALGORITHM}\n{x_date}\n{scope}\n{_sha256_hex(canonical_request.encode('utf-8'))}"
     key = volcengine_signing_key(secret_key, date, region, service)
-    return scope, signed_headers, hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return scope, signed_headers, _hmac_hex(key, string_to_sign)
 
 
 def sign_volcengine(
@@ -125,7 +151,7 @@ def sign_volcengine(
     `headers` must already hold `Host` and `Content-Type` as they will be sent (their spelling decides
     whether they are signed, as in the SDK).
     """
-    x_date = _utc(now).strftime("%Y%m%dT%H%M%SZ")
+    x_date = _x_date(_epoch_seconds(now))
     out = dict(headers)
     out["X-Date"] = x_date
     out["X-Content-Sha256"] = _sha256_hex(body)
@@ -134,7 +160,8 @@ def sign_volcengine(
 
     signed: dict[str, str] = {}
     for name, value in out.items():
-        if _volc_is_signed(name):
+        # the SDK's rule, inlined: this loop runs for every header of every request
+        if name.startswith("X-") or name in _VOLC_SIGNED_NAMES:
             lower = name.lower()
             signed[lower] = _strip_default_port(value) if lower == "host" else value
     scope, signed_headers, signature = volcengine_signature(
@@ -210,23 +237,15 @@ def tc3_signature_over(
     `canonical_headers` maps lower-case names to canonical values. A verifier passes the headers a request's
     `SignedHeaders` names (the SDK signs `content-type;host`, the docs' examples add `x-tc-action`).
     """
-    date = datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d")
+    date = _tc3_date(timestamp // 86400)
     names = sorted(canonical_headers)
     signed_headers = ";".join(names)
-    canonical_request = "\n".join(
-        [
-            method.upper(),
-            path or "/",
-            query,
-            "".join(f"{n}:{canonical_headers[n]}\n" for n in names),
-            signed_headers,
-            body_sha256,
-        ]
-    )
+    canonical = "".join(f"{n}:{canonical_headers[n]}\n" for n in names)
+    canonical_request = f"{method.upper()}\n{path or '/'}\n{query}\n{canonical}\n{signed_headers}\n{body_sha256}"
     scope = f"{date}/{service}/tc3_request"
-    string_to_sign = "\n".join([TC3_ALGORITHM, str(timestamp), scope, _sha256_hex(canonical_request.encode("utf-8"))])
+    string_to_sign = f"{TC3_ALGORITHM}\n{timestamp}\n{scope}\n{_sha256_hex(canonical_request.encode('utf-8'))}"
     key = tc3_signing_key(secret_key, date, service)
-    return scope, signed_headers, hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return scope, signed_headers, _hmac_hex(key, string_to_sign)
 
 
 def sign_tc3(
@@ -248,7 +267,7 @@ def sign_tc3(
 
     Signs `content-type;host` like tencentcloud-sdk-python; `X-TC-Token` is sent but, as in the SDK, not signed.
     """
-    timestamp = int(_utc(now).timestamp())
+    timestamp = _epoch_seconds(now)
     out = dict(headers)
     out.setdefault("Content-Type", "application/json")
     out["Host"] = host
