@@ -12,6 +12,8 @@ PY312_BIN := $(dir $(shell ls -d "$$(pyenv root 2>/dev/null)"/versions/3.12*/bin
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
@@ -42,8 +44,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy layers/livectl/livectl cli/livectl_cli $(wildcard functions)
 
-pytest: $(STAMP)
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+# checkov pins an old boto3, so it lives in a venv of its own; the template tests run it.
+$(CHECKOV):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==3.3.30
+
+pytest: $(STAMP) $(CHECKOV)
+	CHECKOV=$(CHECKOV) $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
@@ -64,4 +71,4 @@ build: $(SAM)
 	PATH="$(PY312_BIN):$$PATH" $(SAM) build
 
 clean:
-	rm -rf .aws-sam $(VENV) $(SAM_VENV)
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV)
