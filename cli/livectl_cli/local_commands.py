@@ -87,7 +87,7 @@ def run_local(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from livectl_cli.local.demo import run
 
-    return run(verbose=args.verbose)
+    return run(verbose=args.verbose, template=Path(args.template) if args.template else None)
 
 
 def register(sub: Any) -> None:
@@ -115,4 +115,5 @@ def register(sub: Any) -> None:
         formatter_class=HelpFormatter,
     )
     demo.add_argument("--verbose", action="store_true", help="also print the stack's one-line invocation log")
+    demo.add_argument("--template", help="path to template.yaml (default: found from the current folder)")
     demo.set_defaults(handler=run_demo)

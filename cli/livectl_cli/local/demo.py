@@ -49,8 +49,9 @@ class Check:
 
 
 class Demo:
-    def __init__(self, stack: LocalStack, out: Callable[[str], None]) -> None:
+    def __init__(self, stack: LocalStack, out: Callable[[str], None], deadline: float = DEADLINE_SECONDS) -> None:
         self.stack = stack
+        self.deadline = deadline
         self.out = out
         self.events: list[dict[str, Any]] = []
         self._stop = threading.Event()
@@ -165,7 +166,7 @@ class Demo:
         self.out(f"  forged callback (wrong Sign) → HTTP {self.forged_status}")
 
         self.out("\n== waiting for the outcomes (scheduled stop fires, callbacks arrive)...")
-        self.wait_for("every outcome", self._settled, DEADLINE_SECONDS)
+        self.wait_for("every outcome", self._settled, self.deadline)
         time.sleep(1.0)  # let stragglers (duplicates, retries) show up before we judge
         self.cli("task", "demo-cloudrec-vod")
 
@@ -361,12 +362,18 @@ def _width(text: str) -> int:
     return sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in text)
 
 
-def run(verbose: bool = False, out: Callable[[str], None] | None = None) -> int:
+def run(
+    verbose: bool = False,
+    out: Callable[[str], None] | None = None,
+    template: Path | None = None,
+    deadline: float = DEADLINE_SECONDS,
+) -> int:
     """Start a stack on ephemeral ports, run the scenario, print the report; 0 only if every check passed."""
     say = out or (lambda line: print(line, flush=True))
     started = time.monotonic()
     stack_log: list[str] = []
     config = LocalConfig(
+        template=template,
         moto_port=0,
         emulator_port=0,
         webhook_port=0,
@@ -391,7 +398,7 @@ def run(verbose: bool = False, out: Callable[[str], None] | None = None) -> int:
             say(f"functions: {', '.join(stack.functions)}")
             if stack.skipped:
                 say(f"NOT started (no code): {', '.join(stack.skipped)}")
-            demo = Demo(stack, say)
+            demo = Demo(stack, say, deadline)
             checks = demo.run()
             say("\n== tasks")
             say(demo.task_table())

@@ -78,6 +78,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[SqsPoller] = []
         self.skipped: list[str] = []
+        self._webhook_serving = False
         self.clock: SchedulerClock | None = None
         self.created: resources.Created | None = None
         self.aws_endpoint = ""
@@ -154,6 +155,7 @@ class LocalStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.aws_endpoint = f"http://{host}:{port}"
+        self._reset_moto()  # moto's backends are process-wide: start from nothing
         self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
         self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         self._set_env(FAKE_CREDENTIALS)
@@ -225,6 +227,7 @@ class LocalStack:
         if self.webhook.routes:
             self.outputs["WebhookUrl"] = self.webhook_url
         self.webhook.start()
+        self._webhook_serving = True
         for poller in self.pollers:
             poller.start()
         self.clock.start()
@@ -250,6 +253,13 @@ class LocalStack:
             return invocation.result
 
         return entry
+
+    def _reset_moto(self) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.aws_endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server on 127.0.0.1
+            pass
 
     def _pooled_client(self, service: str) -> Any:
         import boto3
@@ -299,12 +309,16 @@ class LocalStack:
             poller.stop()
         if self.webhook:
             try:
-                self.webhook.stop()
+                if self._webhook_serving:
+                    self.webhook.stop()
+                else:  # bound but never served: shutdown() would wait forever
+                    self.webhook.server.server_close()
             except Exception as exc:
                 print(f"webhook stop: {exc}", file=sys.stderr)
         if self.emulator:
             self.emulator.stop()
         if self.moto:
+            self._reset_moto()
             self.moto.stop()
         self._restore_env()
         try:
@@ -316,6 +330,7 @@ class LocalStack:
         for logical in self.functions:
             sys.modules.pop(f"livectl_local_fn_{logical}", None)
         self.clock, self.pollers, self.webhook, self.emulator, self.moto = None, [], None, None, None
+        self._webhook_serving = False
 
     def __enter__(self) -> LocalStack:
         return self.start()
