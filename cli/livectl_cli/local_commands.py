@@ -70,7 +70,8 @@ def run_local(args: argparse.Namespace) -> int:
         raise CliError(f"cannot start the local stack: {exc.strerror or exc} (port in use? see --help)") from exc
     state_file = Path(args.state_file or os.environ.get("LIVECTL_LOCAL_STATE") or ".livectl-local.json").resolve()
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job may have it ignored
+        signal.signal(signum, lambda *_: stopping.set())
     try:
         state_file.write_text(json.dumps(stack.state(), indent=2), encoding="utf-8")
         _print_banner(stack, state_file)
@@ -81,6 +82,7 @@ def run_local(args: argparse.Namespace) -> int:
         print("stopping...", file=sys.stderr)
         stack.stop()
         state_file.unlink(missing_ok=True)
+        print("stopped", file=sys.stderr)
     return 0
 
 

@@ -433,7 +433,12 @@ def run_task(args: argparse.Namespace) -> int:
         print(f"task {args.task_id} ({provider})")
         if state:
             for key in sorted(k for k in state if k not in ("pk", "sk")):
-                print(f"  {key:<18} {state[key]}")
+                text = (
+                    json.dumps(state[key], ensure_ascii=False)
+                    if isinstance(state[key], dict | list)
+                    else str(state[key])
+                )
+                print(f"  {key:<18} {text if len(text) <= 100 else text[:99] + '…'}")
         history = [i for i in items if i.get("sk") != "STATE"]
         if history:
             print("  history:")

@@ -22,7 +22,6 @@ def test_the_demo_passes_every_check() -> None:
         assert task in report
 
 
-@pytest.mark.slow
 def test_the_demo_fails_when_a_handler_is_broken(tmp_path: Path) -> None:
     """A copy of the stack whose StopCdnPublish handler always raises: the demo must exit 1 and say what broke."""
     source = find_template().parent

@@ -61,7 +61,7 @@ class LocalConfig:
     # (what Lambda does); the demo and tests shorten it so redrive happens in seconds, not minutes.
     failed_visibility: int | None = None
     callback_retry_interval: float | None = None  # the emulator's TRTC callback retry interval (None = its default)
-    quiet_handlers: bool = True  # handler JSON logs at WARNING and metrics off, so the one-line log stays readable
+    quiet_handlers: bool = True  # handler JSON logs at ERROR and metrics off, so the one-line log stays readable
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     log: Callable[[str], None] | None = None
 
@@ -149,6 +149,10 @@ class LocalStack:
 
         cfg = self.config
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        if cfg.quiet_handlers:
+            import warnings
+
+            warnings.filterwarnings("ignore", message="Dimension .* has already been added")
         from moto.server import ThreadedMotoServer
 
         self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
@@ -285,7 +289,7 @@ class LocalStack:
             if key in spec.environment:
                 env[key] = self.emulator_url
         if self.config.quiet_handlers:
-            env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+            env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
             env["POWERTOOLS_METRICS_DISABLED"] = "true"
         return env
 
