@@ -153,6 +153,10 @@ class LocalStack:
             import warnings
 
             warnings.filterwarnings("ignore", message="Dimension .* has already been added")
+            # Handlers' plain `logging` warnings would reach stderr through logging.lastResort; the one-line
+            # invocation log already says what failed.
+            if not logging.getLogger().handlers:
+                logging.getLogger().addHandler(logging.NullHandler())
         from moto.server import ThreadedMotoServer
 
         self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
