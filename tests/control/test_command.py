@@ -9,11 +9,11 @@ import fastjsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.control.support import FUNCTIONS, load_event
 
 from livectl.catalogue import ACTIONS
 from livectl.command import derived_key, load_schema, parse_command
 from livectl.errors import InvalidCommand
+from tests.control.support import FUNCTIONS, load_event
 
 pytestmark = pytest.mark.unit
 

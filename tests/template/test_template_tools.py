@@ -68,7 +68,7 @@ def _checkov() -> str | None:
 def test_checkov_finds_nothing_outside_the_justified_suppressions():
     checkov = _checkov()
     if checkov is None:
-        pytest.skip("checkov not installed: `make test` installs it into .venv-checkov (it pins boto3 1.35 and cannot share .venv)")
+        pytest.skip("checkov not installed: `make test` puts it in .venv-checkov (it pins boto3 1.35)")
     result = subprocess.run(
         [checkov, "-f", str(TEMPLATE), "--framework", "cloudformation", "--skip-download", "-o", "json"],
         capture_output=True,
