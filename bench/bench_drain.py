@@ -93,6 +93,8 @@ class Lane:
     applied: int = 0
     retried: int = 0
     invocations: int = 0
+    handler_seconds: float = 0.0  # inside handle_event, all containers
+    slept: float = 0.0  # of which waiting for a token (or a retry backoff)
     started: float = 0.0
     finished: float = 0.0
     pollers: list[Any] = dataclasses.field(default_factory=list)
@@ -249,13 +251,21 @@ class Bench:
 
         containers = lane.source.maximum_concurrency or lane.settings.max_concurrency
         one = dataclasses.replace(lane.source, maximum_concurrency=1)
+
+        def sleep(seconds: float) -> None:
+            time.sleep(seconds)
+            with lane.lock:
+                lane.slept += seconds
+
         for _ in range(containers):
-            box = control.Container(lane.settings)
+            box = control.Container(lane.settings, sleep=sleep)
 
             def handler(event: dict[str, Any], context: Any, box: Any = box) -> dict[str, Any]:
+                began = time.perf_counter()
                 answer = control.handle_event(event, context, lane.action, lane.settings, container=box)
                 failed = len(answer.get("batchItemFailures") or [])
                 with lane.lock:
+                    lane.handler_seconds += time.perf_counter() - began
                     lane.applied += len(event["Records"]) - failed
                     lane.retried += failed
                     lane.invocations += 1
@@ -309,6 +319,7 @@ class Bench:
             "errors": sum(1 for c in calls if c["error_code"]),
             "peak": max_in_any_second(times),
             "bucket": control.bucket_rate(lane.qps, lane.settings.max_concurrency, lane.settings.rate_headroom),
+            "busy_ms": (lane.handler_seconds - lane.slept) * 1000 / max(1, lane.applied),
             "provider_rate": (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0,
         }
 
@@ -413,7 +424,9 @@ def run() -> list[dict[str, Any]]:
             f"    {f['action']:<22} QPS {f['qps']:>2} x{f['containers']} containers: {f['applied']} applied in "
             f"{f['seconds']:.1f} s = {f['rate']:.2f}/s (provider saw {f['provider_rate']:.2f}/s, peak "
             f"{f['peak']}/s); calls {f['calls']}, errors {f['errors']}, throttled {f['throttled']}, "
-            f"retried records {f['retried']}, bucket {f['bucket']:.3f}/s per container"
+            f"retried records {f['retried']}, bucket {f['bucket']:.3f}/s per container; handler busy (not waiting "
+            f"for a token) {f['busy_ms']:.1f} ms/command, so the containers alone could do "
+            f"{f['containers'] * 1000 / max(f['busy_ms'], 1e-9):.1f}/s"
         )
         name = f"{f['action']} (QPS {f['qps']}, C={f['containers']})"
         rows.append(
