@@ -17,7 +17,7 @@ from livectl.callbacks import LOCAL_CALLBACK_KEY, LOCAL_SDK_APP_ID
 from livectl.signing import trtc_callback_sign
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "trtc-callbacks"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trtc-callbacks"
 T0 = 1763712000000  # 2025-11-21T08:00:00Z, ms
 COS_TASK = "-m9-bVVU7idQ3K-m928oZWQndiborbEWH3zY-lIXlprc-gQvQE"
 VOD_TASK = "-m9-bVVU7idQ3K-vod8oZWQndiborbEWH3zY-lIXlprc-hRwRF"

@@ -27,7 +27,7 @@ from livectl.operations import Outcome
 
 pytestmark = pytest.mark.unit
 
-SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seeds"
 
 
 def _seed_regions(action: str) -> tuple[str, ...]:

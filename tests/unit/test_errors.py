@@ -34,7 +34,7 @@ from livectl.errors import (
 
 pytestmark = pytest.mark.unit
 
-SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seeds"
 CODE = r"[A-Z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)*"
 
 

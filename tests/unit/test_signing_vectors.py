@@ -27,7 +27,7 @@ from livectl.signing import (
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "trtc-callbacks"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trtc-callbacks"
 AT = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))
 
