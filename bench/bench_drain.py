@@ -7,7 +7,7 @@ The real machinery, wired from template.yaml by the local stack's own pieces (no
   the provider's own throttling codes);
 - each action function's module imported as the local stack imports it (its `ACTION` and `SETTINGS`, read from
   the template's environment, MAX_CONCURRENCY included), and `livectl.control.handle_event` run by
-  MaximumConcurrency simulated Lambda containers: one thread and one `control.Container` (own token bucket,
+  MaximumConcurrency simulated Lambda containers: one thread and one `control.Container` (own rate limiter,
   own HTTP session) each, fed by the local stack's `SqsPoller` (batches of 10 from the real moto queue; the
   succeeded records deleted, failures back after 1 s).
 
@@ -42,9 +42,8 @@ BAR_RATE = ">= 0.95"
 BAR_THROTTLE = "< 0.01"
 N = int(os.environ.get("BENCH_DRAIN_COMMANDS", "1000"))
 MODE = os.environ.get("BENCH_DRAIN_MODE", "sequential")
-# Experiments on the token-bucket rate rule (livectl.control.bucket_rate): unset = the shipped rule.
-HEADROOM = os.environ.get("BENCH_DRAIN_HEADROOM")  # Settings.rate_headroom (shipped 0.95)
-JITTER = os.environ.get("BENCH_DRAIN_JITTER")  # control.ARRIVAL_JITTER (shipped 0.05)
+# Experiment on the limiter's window (Settings.window_margin, env RATE_WINDOW_MARGIN): unset = the shipped margin.
+MARGIN = os.environ.get("BENCH_DRAIN_MARGIN")
 MOTO = os.environ.get("BENCH_DRAIN_MOTO", "process")  # "process" (moto_server) or "thread" (ThreadedMotoServer)
 FAILED_VISIBILITY = 1  # seconds before a failed record is delivered again (the template says 6 × timeout)
 TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
@@ -171,8 +170,8 @@ class Bench:
                 continue
             source = spec.sqs_sources[0]
             settings = module.SETTINGS
-            if HEADROOM:
-                settings = dataclasses.replace(settings, rate_headroom=float(HEADROOM))
+            if MARGIN:
+                settings = dataclasses.replace(settings, window_margin=float(MARGIN))
             url = created.queue_url_for_arn(source.queue_arn)
             assert url is not None
             self.lanes[module.ACTION] = Lane(module.ACTION, ACTIONS[module.ACTION].qps, settings, spec, source, url)
@@ -291,7 +290,6 @@ class Bench:
             lane.pollers.clear()
 
     def measure(self, lane: Lane) -> dict[str, Any]:
-        from livectl import control
         from livectl.catalogue import ACTIONS
         from livectl.errors import Throttled, classify
 
@@ -318,7 +316,7 @@ class Bench:
             "throttled": len(throttled),
             "errors": sum(1 for c in calls if c["error_code"]),
             "peak": max_in_any_second(times),
-            "bucket": control.bucket_rate(lane.qps, lane.settings.max_concurrency, lane.settings.rate_headroom),
+            "limiter": limiter_of(lane),
             "busy_ms": (lane.handler_seconds - lane.slept) * 1000 / max(1, lane.applied),
             "provider_rate": (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0,
         }
@@ -395,11 +393,6 @@ def measure_all(mode: str = MODE) -> list[dict[str, Any]]:
         warnings.filterwarnings("ignore", message="Dimension .* has already been added")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         bench = Bench()
-        from livectl import control
-
-        shipped_jitter = control.ARRIVAL_JITTER
-        if JITTER:
-            control.ARRIVAL_JITTER = float(JITTER)
         try:
             bench.start()
             actions = list(bench.lanes)
@@ -407,24 +400,31 @@ def measure_all(mode: str = MODE) -> list[dict[str, Any]]:
                 return bench.drain(actions)
             return [figures for action in actions for figures in bench.drain([action])]
         finally:
-            control.ARRIVAL_JITTER = shipped_jitter
             bench.stop()
             os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def limiter_of(lane: Lane) -> str:
+    """What each container's limiter allows, as the shipped code builds it from the lane's settings."""
+    from livectl.ratelimit import per_container_share
+
+    share = per_container_share(lane.qps, lane.settings.max_concurrency)
+    return f"{share} calls per {1 + lane.settings.window_margin:g} s"
 
 
 def run() -> list[dict[str, Any]]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     where = "moto_server in its own process" if MOTO == "process" else "ThreadedMotoServer in this process"
     print(f"    drain: {N} commands per action, mode {MODE}, {cpus} CPU(s), emulator in this process, {where}")
-    if HEADROOM or JITTER:
-        print(f"    EXPERIMENT: rate rule overridden (headroom {HEADROOM or 'shipped'}, jitter {JITTER or 'shipped'})")
+    if MARGIN:
+        print(f"    EXPERIMENT: limiter window margin overridden ({MARGIN} s instead of the shipped one)")
     rows: list[dict[str, Any]] = []
     for f in measure_all():
         print(
             f"    {f['action']:<22} QPS {f['qps']:>2} x{f['containers']} containers: {f['applied']} applied in "
             f"{f['seconds']:.1f} s = {f['rate']:.2f}/s (provider saw {f['provider_rate']:.2f}/s, peak "
             f"{f['peak']}/s); calls {f['calls']}, errors {f['errors']}, throttled {f['throttled']}, "
-            f"retried records {f['retried']}, bucket {f['bucket']:.3f}/s per container; handler busy (not waiting "
+            f"retried records {f['retried']}, limiter {f['limiter']} per container; handler busy (not waiting "
             f"for a token) {f['busy_ms']:.1f} ms/command, so the containers alone could do "
             f"{f['containers'] * 1000 / max(f['busy_ms'], 1e-9):.1f}/s"
         )

@@ -1,17 +1,15 @@
-"""control's pure parts: settings from the environment, the fleet-safe bucket rate, trigger detection, and the
+"""control's pure parts: settings from the environment, each container's limiter, trigger detection, and the
 shape of the five handlers."""
 
 from __future__ import annotations
 
 import ast
-import math
 from pathlib import Path
 
 import pytest
 
 from livectl.catalogue import ACTIONS
-from livectl.control import ARRIVAL_JITTER, DEFAULT_IDEMPOTENCY_EXPIRES, Settings, bucket_rate, is_sqs_batch
-from livectl.ratelimit import TokenBucket
+from livectl.control import DEFAULT_IDEMPOTENCY_EXPIRES, DEFAULT_WINDOW_MARGIN, Container, Settings, is_sqs_batch
 from tests.control.support import FUNCTIONS, load_event
 
 pytestmark = pytest.mark.unit
@@ -29,11 +27,13 @@ def test_settings_from_env_names_only():
         "LIVECTL_VOLCENGINE_ENDPOINT": "http://127.0.0.1:8900",
         "LIVECTL_TRTC_ENDPOINT": "",
         "IDEMPOTENCY_EXPIRES_SECONDS": "3600",
+        "RATE_WINDOW_MARGIN": "0.05",
     }
     s = Settings.from_env(env)
     assert (s.ledger_table, s.event_bus, s.idempotency_table) == ("L", "B", "I")
     assert s.secret_prefix == "prod/livectl/" and s.max_concurrency == 5 and s.idempotency_expires == 3600
     assert s.endpoints == {"volcengine": "http://127.0.0.1:8900", "trtc": ""}
+    assert s.window_margin == 0.05
 
 
 def test_settings_defaults():
@@ -44,34 +44,17 @@ def test_settings_defaults():
     assert s.idempotency_expires == DEFAULT_IDEMPOTENCY_EXPIRES >= 5 * 6 * 30
 
 
-@pytest.mark.parametrize("qps", sorted({a.qps for a in ACTIONS.values()}))
-@pytest.mark.parametrize("containers", range(2, 11))
-def test_bucket_rate_keeps_the_fleet_inside_the_window(qps, containers):
-    rate = bucket_rate(qps, containers)
-    # a burst-1 bucket admits at most floor(1 + r × (1 + jitter)) calls in one second
-    assert containers * math.floor(1 + rate * (1 + ARRIVAL_JITTER)) <= qps
-    assert rate <= qps / containers
-    if qps % containers == 0:
-        assert rate * containers >= 0.9 * qps  # and still uses most of the quota
-    else:  # the most a burst-1 bucket can do: floor(QPS / C) calls per container per second
-        assert rate * containers >= 0.9 * containers * (qps // containers) / (1 + ARRIVAL_JITTER)
-
-
-def test_bucket_admits_what_the_formula_says():
-    """Drive a real TokenBucket with a fake clock for 10 s of saturation; count the worst one-second window."""
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    rate = bucket_rate(10, 3)
-    bucket = TokenBucket(rate, monotonic=lambda: now[0], sleep=sleep)
-    times = []
-    for _ in range(100):
-        bucket.acquire()
-        times.append(now[0])
-    worst = max(sum(1 for t in times if start - 1.0 < t <= start) for start in times)
-    assert worst <= math.floor(10 / 3)
+@pytest.mark.parametrize("containers", [2, 3, 5, 10])
+def test_each_container_limits_its_share_per_action_and_account(containers):
+    settings = Settings("L", "B", "I", max_concurrency=containers)
+    box = Container(settings, client=object(), ledger=object(), publisher=object())  # type: ignore[arg-type]
+    for name, action in ACTIONS.items():
+        limiter = box.limiter(name, "default")
+        assert limiter.calls == max(1, action.qps // containers)
+        assert limiter.window == pytest.approx(1 + DEFAULT_WINDOW_MARGIN)
+        assert containers * limiter.calls <= action.qps  # the fleet's worst window stays within the quota
+        assert box.limiter(name, "default") is limiter  # one per container, kept warm
+        assert box.limiter(name, "other") is not limiter  # the provider counts per account
 
 
 def test_trigger_detection():

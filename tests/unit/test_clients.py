@@ -475,12 +475,12 @@ def test_get_pull_record_keeps_raw_status(provider):
 
 
 def test_limiter_is_consulted_per_attempt(provider):
-    from livectl.ratelimit import TokenBucket
+    from livectl.ratelimit import WindowLimiter
 
     clock = Clock()
-    bucket = TokenBucket(1.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    limiter = WindowLimiter(1, 1.0, monotonic=clock.monotonic, sleep=clock.sleep)
     provider.replies.append(("raw", 502, b""))
-    outcome = run(provider, STOP, {"TaskId": "t"}, VOLC_CREDS, clock, limiter=bucket)
+    outcome = run(provider, STOP, {"TaskId": "t"}, VOLC_CREDS, clock, limiter=limiter)
     assert outcome.attempts == 2
-    # the retry waited for a token (1 s at 1/s), not only for the jitter (≤ 0.1 s)
+    # the retry waited for a slot (1 s at 1 per second), not only for the jitter (≤ 0.1 s)
     assert sum(clock.sleeps) >= 1.0 - 1e-9

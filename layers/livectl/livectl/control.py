@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -57,8 +56,10 @@ def log() -> Logger:
 DEFAULT_IDEMPOTENCY_EXPIRES = 86400  # ≥ maxReceiveCount (5) × visibility timeout (6 × function timeout)
 DEFAULT_DEADLINE_MARGIN = 3.0  # seconds kept back from the invocation's remaining time
 DEFAULT_MIN_CALL_BUDGET = 1.0  # do not start a provider call with less time than this left
-DEFAULT_RATE_HEADROOM = 0.95  # run each bucket slightly under QPS / MaximumConcurrency
-ARRIVAL_JITTER = 0.05  # seconds by which network and scheduling may bunch calls up on the provider's side
+# Each container's share of the QPS is counted over 1 + margin seconds: the margin covers the spread of network
+# latency between our send and the provider's count (loopback: microseconds; one region to one endpoint: a few
+# ms). A wider spread than the margin may draw a rare throttling answer, which is retried with backoff.
+DEFAULT_WINDOW_MARGIN = 0.02
 STOPPED_STATES = frozenset({"stopped", "ended"})
 
 # --------------------------------------------------------------------------------------------------------
@@ -78,7 +79,7 @@ class Settings:
     idempotency_expires: int = DEFAULT_IDEMPOTENCY_EXPIRES
     deadline_margin: float = DEFAULT_DEADLINE_MARGIN
     min_call_budget: float = DEFAULT_MIN_CALL_BUDGET
-    rate_headroom: float = DEFAULT_RATE_HEADROOM
+    window_margin: float = DEFAULT_WINDOW_MARGIN
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -91,6 +92,7 @@ class Settings:
             volcengine_endpoint=env.get("LIVECTL_VOLCENGINE_ENDPOINT", ""),
             trtc_endpoint=env.get("LIVECTL_TRTC_ENDPOINT", ""),
             idempotency_expires=int(env.get("IDEMPOTENCY_EXPIRES_SECONDS") or DEFAULT_IDEMPOTENCY_EXPIRES),
+            window_margin=float(env.get("RATE_WINDOW_MARGIN") or DEFAULT_WINDOW_MARGIN),
         )
 
     @property
@@ -135,16 +137,20 @@ class Container:
         self._lock = threading.Lock()
 
     def limiter(self, action: str, account: str) -> Any:
-        """The token bucket for (action, account): QPS / MaximumConcurrency, a little under."""
-        from livectl.ratelimit import TokenBucket
+        """The limiter for (action, account): floor(QPS / MaximumConcurrency) calls per 1 + margin seconds."""
+        from livectl.ratelimit import WindowLimiter, per_container_share
 
         with self._lock:
-            bucket = self._limiters.get((action, account))
-            if bucket is None:
-                rate = bucket_rate(ACTIONS[action].qps, self.settings.max_concurrency, self.settings.rate_headroom)
-                bucket = TokenBucket(rate, monotonic=self.monotonic, sleep=self.sleep)
-                self._limiters[(action, account)] = bucket
-            return bucket
+            limiter = self._limiters.get((action, account))
+            if limiter is None:
+                limiter = WindowLimiter(
+                    per_container_share(ACTIONS[action].qps, self.settings.max_concurrency),
+                    1.0 + self.settings.window_margin,
+                    monotonic=self.monotonic,
+                    sleep=self.sleep,
+                )
+                self._limiters[(action, account)] = limiter
+            return limiter
 
     def idempotency_config(self) -> Any:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
@@ -180,26 +186,6 @@ class Container:
             )
             self._units[action] = wrapped
             return wrapped
-
-
-def bucket_rate(qps: int, max_concurrency: int, headroom: float = DEFAULT_RATE_HEADROOM) -> float:
-    """Each container's token rate: `per_container_rate(qps, C) × headroom`, capped so that the fleet stays
-    within the provider's sliding one-second window.
-
-    A bucket of burst 1 admits up to `1 + r × (1 + jitter)` calls in one second (the stored token plus the
-    refill), so C containers admit `C × floor(1 + r(1 + jitter))`; that stays ≤ QPS when
-    `r < floor(QPS / C) / (1 + jitter)`. With QPS 10 and C 2 this gives 4.75/s per container (95 %); with
-    QPS 10 and C 3, 2.85/s (85 %) instead of 3.17/s, which could admit 12 calls in a window. A C that does
-    not divide the QPS wastes quota: pick MaximumConcurrency among the QPS's divisors.
-    """
-    from livectl.ratelimit import per_container_rate
-
-    share = per_container_rate(qps, max_concurrency)
-    rate = share * headroom
-    whole = math.floor(share)
-    if whole >= 1:
-        rate = min(rate, (whole - 0.01) / (1 + ARRIVAL_JITTER))
-    return rate
 
 
 _container: Container | None = None

@@ -15,7 +15,7 @@ from typing import Any
 from livectl.catalogue import ACTIONS, Action, PullRecordStatus, task_id_of
 from livectl.clients import ProviderClient, ProviderResponse
 from livectl.errors import AlreadyDone, LivectlError
-from livectl.ratelimit import TokenBucket
+from livectl.ratelimit import WindowLimiter
 from livectl.retry import RetryPolicy, retry_call, utc_now
 from livectl.signing import Credentials
 
@@ -48,7 +48,7 @@ def perform(
     *,
     deadline: float,
     policy: RetryPolicy | None = None,
-    limiter: TokenBucket | None = None,
+    limiter: WindowLimiter | None = None,
     now: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,

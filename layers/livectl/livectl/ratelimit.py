@@ -1,59 +1,67 @@
-"""A per-container token bucket: the provider's QPS split statically across MaximumConcurrency containers."""
+"""A per-container rate limiter: the provider's QPS split statically across MaximumConcurrency containers.
+
+Both providers count calls per account and action in a sliding one-second window. Each container may make
+`floor(QPS / MaximumConcurrency)` calls in any window of `1 + margin` seconds, so the whole fleet makes at
+most QPS calls in any window that long: the margin absorbs the spread of network latency between our send
+and the provider's count. A log of the last grants (rather than a token bucket of burst one) lets a container
+that fell behind, after a slow ledger write or a batch boundary, catch up inside the window instead of losing
+that time for good; over a long run it uses the whole share, `share / (1 + margin)` calls per second.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from livectl.errors import Throttled
 
 
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` stored. `acquire` waits for a token, never past `deadline`."""
+class WindowLimiter:
+    """At most `calls` grants in any sliding window of `window` seconds. `acquire` waits for a free slot,
+    never past the caller's `deadline`."""
 
     def __init__(
         self,
-        rate: float,
-        burst: float | None = None,
+        calls: int,
+        window: float = 1.0,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        # A burst of one token keeps any one-second window at or under the rate.
-        self.burst = burst if burst is not None else max(1.0, min(rate, 1.0))
-        self._tokens = self.burst
+        if calls < 1 or window <= 0:
+            raise ValueError("calls must be at least 1 and window positive")
+        self.calls = calls
+        self.window = window
+        self._grants: deque[float] = deque(maxlen=calls)  # the last `calls` grant times, oldest first
         self._monotonic = monotonic
         self._sleep = sleep
-        self._last = monotonic()
         self._lock = threading.Lock()
 
-    def _refill(self, now: float) -> None:
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
+    @property
+    def rate(self) -> float:
+        """The long-run ceiling, in grants per second."""
+        return self.calls / self.window
 
     def acquire(self, deadline: float | None = None) -> float:
-        """Take one token; return the seconds waited. Raise Throttled if the wait would cross `deadline`."""
+        """Take one slot; return the seconds waited. Raise Throttled if the wait would cross `deadline`."""
         waited = 0.0
         while True:
             with self._lock:
                 now = self._monotonic()
-                self._refill(now)
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                if len(self._grants) < self.calls or now - self._grants[0] >= self.window:
+                    self._grants.append(now)  # maxlen drops the oldest
                     return waited
-                # At least 1 µs: a float-rounding deficit (tokens = 0.9999999999991) would otherwise ask for a
-                # wait below the clock's resolution, leaving `now` unchanged and the loop spinning forever.
-                wait = max((1.0 - self._tokens) / self.rate, 1e-6)
+                # At least 1 µs: float rounding could otherwise ask for a wait below the clock's resolution.
+                wait = max(self._grants[0] + self.window - now, 1e-6)
             if deadline is not None and now + wait > deadline:
-                raise Throttled("local rate limit: no token before the deadline", code="LocalRateLimit")
+                raise Throttled("local rate limit: no slot before the deadline", code="LocalRateLimit")
             self._sleep(wait)
             waited += wait
 
 
-def per_container_rate(qps: float, maximum_concurrency: int) -> float:
-    """QPS / MaximumConcurrency: with every container at its rate, the fleet stays within the quota."""
-    return qps / max(1, maximum_concurrency)
+def per_container_share(qps: int, maximum_concurrency: int) -> int:
+    """Calls per window for one container: floor(QPS / MaximumConcurrency), at least one. With every container
+    at its share the fleet stays within the quota; a concurrency that does not divide the QPS wastes the rest."""
+    return max(1, qps // max(1, maximum_concurrency))
