@@ -107,8 +107,9 @@ class Lane:
 class Bench:
     def __init__(self) -> None:
         self.moto: Any = None
-        self.moto_proc: Any = None
+        self.moto_procs: list[Any] = []
         self.endpoint = ""
+        self.dynamodb_endpoint = ""
         self.emulator: Any = None
         self.sqs: Any = None
         self.lanes: dict[str, Lane] = {}
@@ -128,6 +129,10 @@ class Bench:
 
         if MOTO == "process":
             endpoint = self._moto_process()
+            # DynamoDB (5 of a command's 7 AWS calls) gets a moto_server of its own: in AWS every service
+            # scales on its own, while one moto_server is one GIL-bound core shared by all of them.
+            self.dynamodb_endpoint = self._moto_process()
+            self._reset_moto(self.dynamodb_endpoint)
         else:
             self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
@@ -136,7 +141,9 @@ class Bench:
         self.endpoint = endpoint
         self._reset_moto(endpoint)
         self.emulator = Emulator("127.0.0.1", 0, 0).start()
-        os.environ.update({"AWS_ENDPOINT_URL": endpoint})
+        os.environ.update(
+            {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or endpoint}
+        )
         aws.reset_clients()
         credentials.reset()
         control.reset()
@@ -186,9 +193,13 @@ class Bench:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = Path(sys.executable).with_name("moto_server")
-        self.moto_proc = subprocess.Popen(
-            [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        server = Path(__file__).with_name("moto_server_bench.py")  # moto_server, one hot spot mended
+        self.moto_procs.append(
+            subprocess.Popen(
+                [sys.executable, str(server), "-H", "127.0.0.1", "-p", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         )
         endpoint = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -218,9 +229,9 @@ class Bench:
         if self.moto:
             self._reset_moto(self.endpoint)
             self.moto.stop()
-        if self.moto_proc is not None:
-            self.moto_proc.terminate()
-            self.moto_proc.wait(10)
+        for proc in self.moto_procs:
+            proc.terminate()
+            proc.wait(10)
         for lane in self.lanes.values():
             sys.modules.pop(f"livectl_local_fn_{lane.spec.logical_id}", None)
         aws.reset_clients()
@@ -388,7 +399,14 @@ def measure_all(mode: str = MODE) -> list[dict[str, Any]]:
     import logging
     import warnings
 
-    drop = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL")
+    drop = (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_CONFIG_FILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+    )
     with environment(AWS_ENV, drop), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Dimension .* has already been added")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -402,6 +420,7 @@ def measure_all(mode: str = MODE) -> list[dict[str, Any]]:
         finally:
             bench.stop()
             os.environ.pop("AWS_ENDPOINT_URL", None)
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 
 
 def limiter_of(lane: Lane) -> str:
@@ -414,7 +433,11 @@ def limiter_of(lane: Lane) -> str:
 
 def run() -> list[dict[str, Any]]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    where = "moto_server in its own process" if MOTO == "process" else "ThreadedMotoServer in this process"
+    where = (
+        "moto_server in two processes of their own (DynamoDB; SQS, EventBridge, Secrets Manager)"
+        if MOTO == "process"
+        else "ThreadedMotoServer in this process"
+    )
     print(f"    drain: {N} commands per action, mode {MODE}, {cpus} CPU(s), emulator in this process, {where}")
     if MARGIN:
         print(f"    EXPERIMENT: limiter window margin overridden ({MARGIN} s instead of the shipped one)")
