@@ -19,7 +19,8 @@ from moto.sqs.models import SQSBackend
 
 def _within_retention(self: SQSBackend, queue_name: str, message: Any) -> bool:
     queue = self.get_queue(queue_name)
-    return bool(queue.message_retention_period + message.sent_timestamp / 1000 > unix_time())
+    retention = queue.message_retention_period  # type: ignore[attr-defined]  # set from the attributes
+    return bool(retention + message.sent_timestamp / 1000 > unix_time())
 
 
 SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
