@@ -1,8 +1,10 @@
 """Drain: 1,000 queued commands per action against the emulator's enforced QPS (BRIEF §5).
 
 The real machinery, wired from template.yaml by the local stack's own pieces (no second copy of the wiring):
-- moto (`ThreadedMotoServer` on 127.0.0.1) holding the template's queues (with redrive), ledger and
-  idempotency tables, bus and the provider secrets (`livectl_cli.local.resources.create_all`);
+- moto on 127.0.0.1 holding the template's queues (with redrive), ledger and idempotency tables, bus and the
+  provider secrets (`livectl_cli.local.resources`): by default two moto_server processes, DynamoDB apart
+  (`AWS_ENDPOINT_URL_DYNAMODB`), started through `moto_server_bench.py` (one moto hot spot mended);
+  BENCH_DRAIN_MOTO=thread puts one `ThreadedMotoServer` in this process instead;
 - the provider emulator in-process, enforcing each action's documented QPS per account (sliding 1 s window,
   the provider's own throttling codes);
 - each action function's module imported as the local stack imports it (its `ACTION` and `SETTINGS`, read from
