@@ -231,7 +231,8 @@ def test_tencentcloud_sdk_sees_the_provider_errors(emulator, trtc_sdk, monkeypat
 @pytest.fixture
 def live_sdk(emulator, monkeypatch):
     """volcengine's LiveService against the emulator. Its ServiceInfo is a shared global and env vars override
-    explicit keys, so: no VOLC_* in the environment, and the global is restored afterwards."""
+    explicit keys, so: no VOLC_* in the environment, no session token left by an earlier test (the differential
+    tests sign with generated ones), and the global is restored afterwards."""
     for name in ("VOLC_ACCESSKEY", "VOLC_SECRETKEY", "VOLC_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     from volcengine.ApiInfo import ApiInfo
@@ -242,11 +243,13 @@ def live_sdk(emulator, monkeypatch):
     def make(ak: str = "AKLTDEMO", sk: str = "demo-secret"):
         svc = LiveService()
         info = svc.service_info
-        made.append((info, info.host, info.scheme, info.credentials.ak, info.credentials.sk))
+        creds = info.credentials
+        made.append((info, info.host, info.scheme, creds.ak, creds.sk, creds.session_token))
         svc.set_host(emulator.url.split("://", 1)[1])
         svc.set_scheme("http")
         svc.set_ak(ak)
         svc.set_sk(sk)
+        svc.set_session_token("")
         # The SDK predates RestartPullToPushTask; describe it on this instance only.
         svc.api_info = dict(svc.api_info)
         svc.api_info["RestartPullToPushTask"] = ApiInfo(
@@ -255,9 +258,9 @@ def live_sdk(emulator, monkeypatch):
         return svc
 
     yield make
-    for info, host, scheme, ak, sk in reversed(made):
+    for info, host, scheme, ak, sk, token in reversed(made):
         info.host, info.scheme = host, scheme
-        info.credentials.ak, info.credentials.sk = ak, sk
+        info.credentials.ak, info.credentials.sk, info.credentials.session_token = ak, sk, token
 
 
 def _sdk_error(exc: Exception) -> dict:

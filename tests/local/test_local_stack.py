@@ -24,8 +24,25 @@ pytestmark = [pytest.mark.aws, pytest.mark.emulator]
 TRTC = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
 
 
+def leave_a_stale_secrets_client() -> None:
+    """What earlier tests (or an earlier stack) in the same process leave behind: Powertools' secrets provider
+    bound to a moto that has stopped. The stack must not inherit it: it once did, and once the 300 s secret
+    cache had expired every command failed with GetSecretFailed."""
+    from aws_lambda_powertools.utilities import parameters
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    mp.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")
+    try:
+        with pytest.raises(parameters.exceptions.GetParameterError):
+            parameters.get_secret("livectl/volcengine/default", max_age=1)
+    finally:
+        mp.undo()
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    leave_a_stale_secrets_client()
     config = LocalConfig(
         moto_port=0,
         emulator_port=0,

@@ -145,7 +145,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        from livectl import aws
+        from livectl import aws, credentials
 
         cfg = self.config
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -169,7 +169,10 @@ class LocalStack:
         self._set_env(FAKE_CREDENTIALS)
         if cfg.quiet_handlers:  # read by Powertools at flush time, so it must stay in the process environment
             self._set_env({"POWERTOOLS_METRICS_DISABLED": "true"})
+        # Clients made before (another stack, a test's moto) point at endpoints that may be gone: boto3's, and
+        # the ones inside Powertools' parameter providers that fetch the secrets.
         aws.reset_clients()
+        credentials.reset()
 
         # The webhook port is bound first: the emulator needs the callback URL before it starts.
         self.webhook = HttpAdapter({}, host=cfg.host, port=cfg.webhook_port)
@@ -330,9 +333,10 @@ class LocalStack:
             self.moto.stop()
         self._restore_env()
         try:
-            from livectl import aws
+            from livectl import aws, credentials
 
             aws.reset_clients()
+            credentials.reset()
         except ImportError:
             pass
         for logical in self.functions:
