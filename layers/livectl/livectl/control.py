@@ -57,8 +57,8 @@ DEFAULT_IDEMPOTENCY_EXPIRES = 86400  # ≥ maxReceiveCount (5) × visibility tim
 DEFAULT_DEADLINE_MARGIN = 3.0  # seconds kept back from the invocation's remaining time
 DEFAULT_MIN_CALL_BUDGET = 1.0  # do not start a provider call with less time than this left
 # Each container's share of the QPS is counted over 1 + margin seconds: the margin covers the spread of network
-# latency between our send and the provider's count (loopback: microseconds; one region to one endpoint: a few
-# ms). A wider spread than the margin may draw a rare throttling answer, which is retried with backoff.
+# latency between our send and the provider's count. A wider spread than the margin may draw a rare throttling
+# answer, which is retried with backoff; RATE_WINDOW_MARGIN widens it.
 DEFAULT_WINDOW_MARGIN = 0.02
 STOPPED_STATES = frozenset({"stopped", "ended"})
 
