@@ -176,7 +176,7 @@ def process_command(
         error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")
         return reject(box, body, error, now, action_name, message_id)
     except IdempotencyAlreadyInProgressError:
-        log().info("command in progress elsewhere; retry later", extra=log_keys(command, message_id))
+        log().info("command in progress elsewhere; retry later", extra=log_keys(command))
         count("CommandsRetried")
         raise
     except IdempotencyPersistenceLayerError as exc:

@@ -49,10 +49,11 @@ def count(name: str) -> None:
 # --------------------------------------------------------------------------------------------------------
 
 
-def log_keys(command: Command, message_id: str | None, **more: Any) -> dict[str, Any]:
+def log_keys(command: Command, **more: Any) -> dict[str, Any]:
+    """A log line's keys about the command. The record's `message_id` is not among them: `livectl.batch` appends
+    it to the Logger for the whole record (`thread_safe_append_keys`), so every line of that record carries it,
+    deeper modules' too, and no other record's line does."""
     keys = {"action": command.name, "task_id": command.task_id, "account": command.account, "key": command.key}
-    if message_id:
-        keys["message_id"] = message_id
     keys.update({k: v for k, v in more.items() if v is not None})
     return keys
 
@@ -155,7 +156,7 @@ def applied(box: Container, command: Command, outcome: dict[str, Any], message_i
     }
     _record_and_publish(box, command, at, task_state, fields, (detail_type, detail))
     count("CommandsAlreadyDone" if status == "already_done" else "CommandsApplied")
-    log().info("command applied", extra=log_keys(command, message_id, outcome=status, state=state))
+    log().info("command applied", extra=log_keys(command, outcome=status, state=state))
     return {"outcome": status, "state": state, "task_id": command.task_id, "request_id": outcome.get("request_id")}
 
 
@@ -200,7 +201,7 @@ def failed(
     }
     _record_and_publish(box, command, now, task_state, fields, (detail_type, detail), keep_state=state is None)
     count("ProviderPermanentFailures")
-    log().warning("command failed for good", extra=log_keys(command, message_id, error_code=exc.code))
+    log().warning("command failed for good", extra=log_keys(command, error_code=exc.code))
     return {"outcome": "failed", "task_id": command.task_id, "error_code": exc.code, "reason": exc.message}
 
 
@@ -216,7 +217,7 @@ def note_retry(
     count("CommandsRetried")
     log().warning(
         "command failed transiently; handed back to the queue",
-        extra=log_keys(command, message_id, error_code=exc.code, receive_count=receive_count),
+        extra=log_keys(command, error_code=exc.code, receive_count=receive_count),
     )
     try:
         box.ledger.update_state(
@@ -240,7 +241,7 @@ def note_retry(
             keep_state=True,
         )
     except LivectlError:
-        log().warning("ledger note failed", extra=log_keys(command, message_id))
+        log().warning("ledger note failed", extra=log_keys(command))
 
 
 def stale(box: Container, command: Command, now: datetime, message_id: str | None) -> dict[str, Any]:
@@ -261,7 +262,7 @@ def stale(box: Container, command: Command, now: datetime, message_id: str | Non
     pk = task_pk(command.provider, command.task_id)
     _publish_once(box, pk, now, command.key, fields, ("Command Rejected", detail))
     count("StaleCommand")
-    log().warning("stale command dropped", extra=log_keys(command, message_id))
+    log().warning("stale command dropped", extra=log_keys(command))
     return {"outcome": "stale", "task_id": command.task_id, "reason": reason}
 
 
