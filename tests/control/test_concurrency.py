@@ -8,6 +8,8 @@ answers late (the emulator's `latency_ms`, or a delay in front of the real clien
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import time
 from collections import Counter
@@ -159,9 +161,7 @@ def test_concurrent_idempotency_keys_do_not_cross(stack, emu):
     slow_provider(emu, 100)
     box = control.Container(stack.settings, policy=FAST)
     event = batch(*((f"m-{t}", stop(t)) for t in tasks))
-    assert control.handle_event(event, FakeContext(), STOP, stack.settings, container=box) == {
-        "batchItemFailures": []
-    }
+    assert control.handle_event(event, FakeContext(), STOP, stack.settings, container=box) == {"batchItemFailures": []}
     assert len(emu.calls()) == len(tasks)
     for task in tasks:
         command = parse_command(stop(task))
@@ -180,9 +180,15 @@ def test_concurrent_idempotency_keys_do_not_cross(stack, emu):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_log_lines_carry_their_own_records_message_id_and_metrics_count_every_record(stack, emu, capsys, monkeypatch):
+def test_log_lines_carry_their_own_records_message_id_and_metrics_count_every_record(
+    stack, emu, capsys, caplog, monkeypatch
+):
     from functions.stop_pull_record import app
 
+    caplog.set_level(logging.INFO, logger="livectl")  # another test's local stack may have left it at ERROR
+    for handler in logging.getLogger("livectl").handlers:  # made under an earlier test's captured stdout
+        if isinstance(handler, logging.StreamHandler):
+            monkeypatch.setattr(handler, "stream", sys.stdout)
     slow_provider(emu, 50)
     monkeypatch.setattr(app, "SETTINGS", stack.settings)
     for round_ in range(2):  # twice: the worker threads are reused, their keys must not be
