@@ -233,16 +233,6 @@ def test_already_done_is_success(stack, emu, monkeypatch):
     ]
 
 
-def test_stopping_a_task_livectl_already_stopped_needs_no_provider_call(stack, emu, monkeypatch):
-    emu.add_task("pull_record", "twice")
-    app = app_for("StopPullRecordTask", stack, monkeypatch)
-    app.handler(sqs_event(stop_command("twice", id="first")), FakeContext())
-    app.handler(sqs_event(stop_command("twice", id="second")), FakeContext())  # another command, same task
-    assert len(emu.calls()) == 1
-    outcomes = [e["detail"]["outcome"] for e in stack.events("Task Stopped")]
-    assert sorted(outcomes) == ["already_done", "done"]
-
-
 def test_permanent_provider_error_is_recorded_and_not_retried(stack, emu, monkeypatch):
     app = app_for("StopPullRecordTask", stack, monkeypatch)
     answer = app.handler(sqs_event(stop_command("nobody-knows")), FakeContext())
@@ -269,12 +259,17 @@ def test_unknown_account_is_a_permanent_failure_naming_it(stack, emu, monkeypatc
 
 
 def test_restart_failure_has_its_own_event(stack, emu, monkeypatch):
-    emu.add_task("pull_to_push", "relay-running")  # 生效中: only 停用 tasks can restart
+    emu.add_task("pull_to_push", "relay-ended", status="已结束")  # only 停用 tasks can restart
     app = app_for("RestartPullToPushTask", stack, monkeypatch)
-    app.handler(sqs_event({"action": "RestartPullToPushTask", "params": {"TaskId": "relay-running"}}), FakeContext())
+    app.handler(sqs_event({"action": "RestartPullToPushTask", "params": {"TaskId": "relay-ended"}}), FakeContext())
     [event] = stack.events("Task Restart Failed")
     assert event["detail"]["error_code"] == "InvalidParam"
-    assert stack.ledger().get_state("volcengine", "relay-running")["state"] == "restart_failed"
+    assert stack.ledger().get_state("volcengine", "relay-ended")["state"] == "restart_failed"
+    # the refusal was checked with the provider: the relay is ended, not running
+    assert [(c["action"], c["error_code"]) for c in emu.calls()] == [
+        ("RestartPullToPushTask", "InvalidParam"),
+        ("ListPullToPushTaskV2", None),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The emulator without HTTP: accounts, tasks, request log, rate windows, faults and the five actions.
+"""The emulator without HTTP: accounts, tasks, request log, rate windows, faults, the five actions and the
+query livectl settles a restart with (ListPullToPushTaskV2).
 
 `EmulatorCore.provider_call` takes a parsed request and returns a `Reply`; the HTTP layer (server.py) only
 reads sockets and writes replies (and carries out the delivery faults: delay, drop, truncation).
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
-from livectl.catalogue import ACTIONS, TRTC, VOLCENGINE, Action, PullRecordStatus, validate_params
+from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, TRTC, VOLCENGINE, Action, PullRecordStatus, validate_params
 from livectl.errors import InvalidCommand
 from livectl_cli.emulator import auth
 from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events
@@ -30,6 +31,7 @@ from livectl_cli.emulator.model import (
     Task,
     parse_faults,
     pull_record_result,
+    pull_to_push_page,
     task_from_spec,
 )
 
@@ -286,7 +288,7 @@ class EmulatorCore:
         except ValueError:
             entry["params"] = None
 
-        action = ACTIONS.get(name or "")
+        action = ACTIONS.get(name or "") or CONFIRM_QUERIES.get(name or "")
         if action is None or action.provider != provider or version != action.version:
             code = "InvalidActionOrVersion" if provider == VOLCENGINE else "InvalidAction"
             if action is not None and action.provider == provider and provider == TRTC:
@@ -435,6 +437,8 @@ class EmulatorCore:
         return _CallError("InvalidParameter", exc.message)
 
     def _transition(self, action: Action, params: Mapping[str, Any], now: float) -> dict[str, Any]:
+        if action.name == "ListPullToPushTaskV2":
+            return {"Result": pull_to_push_page(self.tasks.values(), params)}
         task_id = str(params[action.task_id_param])
         task = self.tasks.get((action.kind, task_id))
         if task is None:

@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from livectl.catalogue import ACTIONS, DELETE_CLOUD_RECORDING_REGIONS, STOP_PUBLISH_CDN_REGIONS, PullRecordStatus
+from livectl.catalogue import (
+    ACTIONS,
+    CONFIRM_QUERIES,
+    DELETE_CLOUD_RECORDING_REGIONS,
+    STOP_PUBLISH_CDN_REGIONS,
+    PullRecordStatus,
+)
 
 KIND_PROVIDER: dict[str, str] = {a.kind: a.provider for a in ACTIONS.values()}
 KINDS: tuple[str, ...] = tuple(sorted(KIND_PROVIDER))
+FAULTABLE_ACTIONS = frozenset(ACTIONS) | frozenset(CONFIRM_QUERIES)
 
 PULL_STATUSES: tuple[str, ...] = tuple(s.value for s in PullRecordStatus if s is not PullRecordStatus.UNKNOWN)
 # TRTC vocabulary: DescribeCloudRecording's Status for recordings, the 401 callback's names for relays.
@@ -49,6 +56,7 @@ STORAGES = ("vod", "cos")
 COS_FORMATS = ("hls", "mp4", "hls+mp4")
 DEFAULT_SDK_APP_ID = 1400000001
 DEFAULT_TRTC_REGION = "ap-guangzhou"
+DEFAULT_GROUP = "default"  # the group a Volcengine relay belongs to when none was given
 BEIJING = timezone(timedelta(hours=8))
 
 
@@ -76,6 +84,7 @@ class Task:
     user_id: str = ""
     url: str = ""
     group_name: str | None = None
+    title: str = ""
     vhost: str = "example.com"
     domain: str = "pull.example.com"
     app: str = "live"
@@ -113,6 +122,8 @@ class Task:
             out.update(group_name=self.group_name, stream=self.stream)
             if self.kind == "pull_record":
                 out["result"] = pull_record_result(self)
+            else:
+                out["title"] = self.title
         return out
 
 
@@ -127,6 +138,48 @@ def pull_record_result(task: Task) -> dict[str, Any]:
         "App": task.app,
         "Stream": task.stream,
         "Status": task.status,
+    }
+
+
+def pull_to_push_item(task: Task) -> dict[str, Any]:
+    """One entry of ListPullToPushTaskV2's `Result.List` (a live source relayed to a push address)."""
+    return {
+        "Title": task.title,
+        "TaskId": task.task_id,
+        "StartTime": iso_beijing(task.start_time),
+        "EndTime": iso_beijing(task.end_time),
+        "CallbackURL": "",
+        "Type": 0,
+        "SrcAddr": f"rtmp://{task.domain}/{task.app}/{task.stream}",
+        "DstAddr": f"rtmp://push.{task.vhost}/{task.app}/{task.stream}",
+        "Status": task.status,
+        "DstAddrType": 2,
+        "GroupName": task.group_name or DEFAULT_GROUP,
+    }
+
+
+def pull_to_push_page(tasks: Iterable[Task], params: Mapping[str, Any]) -> dict[str, Any]:
+    """ListPullToPushTaskV2's `Result`: relay tasks in creation order, filtered by `GroupNames` and a
+    case-insensitive `Title` substring, one page (`Page` from 1, `Size` default 20)."""
+    groups = params.get("GroupNames") or None
+    title = str(params.get("Title") or "").lower()
+    listed = [
+        t
+        for t in tasks
+        if t.kind == "pull_to_push"
+        and (groups is None or (t.group_name or DEFAULT_GROUP) in groups)
+        and title in t.title.lower()
+    ]
+    page, size = int(params.get("Page") or 1), int(params.get("Size") or 20)
+    chunk = listed[(page - 1) * size : page * size]
+    return {
+        "List": [pull_to_push_item(t) for t in chunk],
+        "Pagination": {
+            "PageCur": page,
+            "PageSize": size,
+            "PageTotal": -(-len(listed) // size),
+            "TotalCount": len(listed),
+        },
     }
 
 
@@ -179,6 +232,7 @@ def task_from_spec(spec: object, now: float) -> Task:
         if group is not None and not isinstance(group, str):
             raise SpecError("group_name must be a string")
         task.group_name = group
+        task.title = _str_field(spec, "title", task_id)
         task.vhost = _str_field(spec, "vhost", task.vhost)
         task.domain = _str_field(spec, "domain", task.domain)
         task.app = _str_field(spec, "app", task.app)
@@ -275,8 +329,8 @@ def parse_rule(rule: object) -> FaultRule:
     assert delay_ms is not None
     actions = rule.get("actions")
     if actions is not None:
-        if not isinstance(actions, list) or any(a not in ACTIONS for a in actions):
-            raise SpecError(f"faults: actions must be a list of {', '.join(sorted(ACTIONS))}")
+        if not isinstance(actions, list) or any(a not in FAULTABLE_ACTIONS for a in actions):
+            raise SpecError(f"faults: actions must be a list of {', '.join(sorted(FAULTABLE_ACTIONS))}")
         actions = tuple(actions)
     count = rule.get("count")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):

@@ -17,7 +17,11 @@ What happens to a record:
 - permanent provider error → ledger failed, `Task Stop Failed` (stops), metric; the record succeeds.
 - transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and SQS
   redelivers it after the visibility timeout, up to maxReceiveCount, then the DLQ.
-- already done → success, recorded as stopped.
+- already done (the provider says the desired state already holds: the task is stopped, the relay runs) →
+  success, recorded as stopped / restarted.
+
+Only the provider answers whether a task is stopped; the ledger records what happened and is never asked
+instead. A redelivery of the same command is answered from its stored idempotency result (0 provider calls).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from livectl.catalogue import ACTIONS, PullRecordStatus
+from livectl.catalogue import PullRecordStatus, provider_action
 from livectl.command import Command, parse_command
 from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
 from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
@@ -60,7 +64,6 @@ DEFAULT_MIN_CALL_BUDGET = 1.0  # do not start a provider call with less time tha
 # latency between our send and the provider's count. A wider spread than the margin may draw a rare throttling
 # answer, which is retried with backoff; RATE_WINDOW_MARGIN widens it.
 DEFAULT_WINDOW_MARGIN = 0.02
-STOPPED_STATES = frozenset({"stopped", "ended"})
 
 # --------------------------------------------------------------------------------------------------------
 # Settings: read once from the environment by the handler module, then passed down.
@@ -137,14 +140,15 @@ class Container:
         self._lock = threading.Lock()
 
     def limiter(self, action: str, account: str) -> Any:
-        """The limiter for (action, account): floor(QPS / MaximumConcurrency) calls per 1 + margin seconds."""
+        """The limiter for (action, account): floor(QPS / MaximumConcurrency) calls per 1 + margin seconds.
+        `action` may be a confirm query, which the provider counts apart from the action it settles."""
         from livectl.ratelimit import WindowLimiter, per_container_share
 
         with self._lock:
             limiter = self._limiters.get((action, account))
             if limiter is None:
                 limiter = WindowLimiter(
-                    per_container_share(ACTIONS[action].qps, self.settings.max_concurrency),
+                    per_container_share(provider_action(action).qps, self.settings.max_concurrency),
                     1.0 + self.settings.window_margin,
                     monotonic=self.monotonic,
                     sleep=self.sleep,
@@ -211,16 +215,14 @@ def reset() -> None:
 
 def _provider_call(*, data: dict[str, Any], command: Command, container: Container, deadline: float) -> dict[str, Any]:
     """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
-    Powertools and replayed to every duplicate of the command."""
-    from livectl.credentials import load_credentials
-    from livectl.operations import Outcome, perform
+    Powertools and replayed to every duplicate of the command.
 
-    if command.action.verb == "stop":
-        known = container.ledger.get_state(command.provider, command.task_id)
-        if known is not None and known.get("state") in STOPPED_STATES:
-            # livectl already stopped it (or saw it end): nothing to ask the provider.
-            outcome = Outcome(command.name, command.task_id, "already_done", None, {}, 0, 0, None)
-            return _outcome_dict(outcome, container.now(), via="ledger")
+    A new command always reaches the provider, even when the ledger says the task is stopped: the provider is
+    the source of truth (a task can run again outside livectl), and a stop of a task that is already stopped
+    costs one refused call that settles as "already done"."""
+    from livectl.credentials import load_credentials
+    from livectl.operations import perform
+
     credentials = load_credentials(command.provider, command.account, prefix=container.settings.secret_prefix)
     outcome = perform(
         command.action,
@@ -230,18 +232,19 @@ def _provider_call(*, data: dict[str, Any], command: Command, container: Contain
         deadline=deadline,
         policy=container.policy,
         limiter=container.limiter(command.name, command.account),
+        confirm_limiter=_confirm_limiter(command, container),
         now=container.now,
         monotonic=container.monotonic,
         sleep=container.sleep,
     )
-    return _outcome_dict(outcome, container.now(), via="provider")
-
-
-def _outcome_dict(outcome: Any, at: datetime, via: str) -> dict[str, Any]:
     out: dict[str, Any] = dataclasses.asdict(outcome)
-    out["at"] = iso(at)
-    out["via"] = via
+    out["at"] = iso(container.now())
     return out
+
+
+def _confirm_limiter(command: Command, container: Container) -> Any:
+    query = command.action.confirm_with
+    return container.limiter(query, command.account) if query else None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -453,7 +456,6 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
         "request_id": outcome.get("request_id"),
         "provider_calls": outcome.get("provider_calls"),
         "provider_status": outcome.get("task_status"),
-        "via": outcome.get("via"),
         "message_id": message_id,
     }
     detail = {
