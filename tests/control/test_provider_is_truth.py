@@ -14,6 +14,7 @@ import pytest
 
 from livectl import control
 from livectl.catalogue import ACTIONS, TRTC, Action
+from livectl.clients import ProviderClient
 from livectl.retry import RetryPolicy
 from tests.control.support import FakeContext, sqs_event, sqs_record
 
@@ -98,3 +99,35 @@ def test_a_new_stop_of_a_task_stopped_at_the_provider_is_settled_there(stack, em
     outcomes = [e["detail"]["outcome"] for e in stack.events("Task Stopped")]
     assert sorted(outcomes) == ["already_done", "done"]
     assert stack.ledger().get_state("volcengine", "twice")["state"] == "stopped"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 10 item 1: a restart whose answer was lost is not reported as failed
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_restart_whose_answer_was_lost_is_reported_restarted(stack, emu):
+    """The reported run: the restart goes through but its answer comes after the read timeout (the emulator's
+    `delay` fault, scaled down with the client's timeout); the retry is refused with InvalidParam ("only 停用
+    tasks can restart"). The relay runs, so the command ends already done and `Task Restarted` goes out."""
+    emu.add_task("pull_to_push", "relay-lost", status="停用")
+    emu.faults({"kinds": ["delay"], "actions": ["RestartPullToPushTask"], "count": 1, "delay_ms": 1500})
+    client = ProviderClient(stack.settings.endpoints, timeout=(2.0, 0.5))
+    container = control.Container(stack.settings, client=client, policy=FAST)
+    body = {"action": "RestartPullToPushTask", "params": {"TaskId": "relay-lost"}, "id": "restart-1"}
+
+    assert run(stack, "RestartPullToPushTask", body, container) == {"batchItemFailures": []}
+
+    assert emu.task("pull_to_push", "relay-lost")["status"] == "生效中"
+    assert [(c["action"], c["fault"], c["error_code"]) for c in emu.calls()] == [
+        ("RestartPullToPushTask", "delay", None),  # carried out; the answer never reached livectl
+        ("RestartPullToPushTask", None, "InvalidParam"),
+        ("ListPullToPushTaskV2", None, None),
+    ]
+    state = stack.ledger().get_state("volcengine", "relay-lost")
+    assert (state["state"], state["last_outcome"], state["provider_status"]) == ("restarted", "already_done", "生效中")
+    assert stack.events("Task Restart Failed") == []
+    [event] = stack.events("Task Restarted")
+    assert (event["detail"]["outcome"], event["detail"]["error_code"]) == ("already_done", "InvalidParam")
+    [item] = stack.ledger().history("volcengine", "relay-lost")
+    assert (item["outcome"], item["provider_calls"]) == ("already_done", 3)

@@ -117,7 +117,11 @@ MAX_LIST_PAGES = 20  # a task is looked for among the first 20 × 500 = 10,000 r
 def _confirm(action: Action, params: Mapping[str, Any], send: Send) -> dict[str, Any] | None:
     """Ask the provider whether an ambiguous refusal means the task is already in the desired state: the task's
     record (what the query answered for it) when its `Status` is one of `confirm_statuses`, else None. Settled by
-    the status field only; a query that fails leaves the refusal standing."""
+    the status field only, never by the refusal's message.
+
+    A query refused for good (say, no permission to list) leaves the refusal standing. A query that fails for
+    now raises its transient error: the command is retried later rather than reported failed while the task
+    may well be in the desired state."""
     assert action.confirm_with is not None
     query = provider_action(action.confirm_with)
     task_id = task_id_of(action, params)
@@ -126,7 +130,9 @@ def _confirm(action: Action, params: Mapping[str, Any], send: Send) -> dict[str,
             found = _find_listed(query, task_id, params, send)
         else:
             found = send(query, {query.task_id_param: task_id}).result
-    except LivectlError:
+    except LivectlError as exc:
+        if exc.retryable:
+            raise
         return None
     if found is None or found.get("Status") not in action.confirm_statuses:
         return None
