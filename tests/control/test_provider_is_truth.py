@@ -36,7 +36,9 @@ def command(name: str, task_id: str, command_id: str) -> dict[str, Any]:
 
 def run(stack: Any, name: str, body: dict[str, Any], container: control.Container | None = None) -> dict[str, Any]:
     container = container or control.Container(stack.settings, policy=FAST)
-    answer: dict[str, Any] = control.handle_event(sqs_event(body), FakeContext(), name, stack.settings, container=container)
+    answer: dict[str, Any] = control.handle_event(
+        sqs_event(body), FakeContext(), name, stack.settings, container=container
+    )
     return answer
 
 

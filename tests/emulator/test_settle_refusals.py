@@ -78,9 +78,7 @@ def test_restart_confirm_statuses_are_the_enabled_ones():
 
 @pytest.mark.parametrize("fault", sorted(PROCESSED_FAULTS))
 @pytest.mark.parametrize("name", MUTATIONS)
-def test_a_lost_answer_then_a_refused_retry_is_already_done(
-    emulator, volc_credentials, trtc_credentials, name, fault
-):
+def test_a_lost_answer_then_a_refused_retry_is_already_done(emulator, volc_credentials, trtc_credentials, name, fault):
     """The call is carried out but its answer is lost (late past the read timeout, cut short, not JSON); the
     retry is refused because the task is already where the call put it. Every mutation ends as already done."""
     action = ACTIONS[name]

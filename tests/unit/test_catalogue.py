@@ -12,16 +12,19 @@ import pytest
 
 from livectl.catalogue import (
     ACTIONS,
+    CONFIRM_QUERIES,
     TRTC,
     VOLCENGINE,
     PullRecordStatus,
     body_params,
     get_action,
+    provider_action,
     region_param,
     serialize_body,
     task_id_of,
     validate_params,
 )
+from livectl.command import parse_command
 from livectl.errors import InvalidCommand
 from livectl.operations import Outcome
 
@@ -237,3 +240,36 @@ def test_confirm_rule_for_stop_pull_record():
     assert stop.confirm_statuses == {"停用", "已结束"}
     for name in ("DeleteCloudRecording", "StopPublishCdnStream"):
         assert get_action(name).already_done_codes == {"FailedOperation.TaskNotExist", "FailedOperation.TaskFinished"}
+
+
+def test_confirm_queries_are_reads_of_the_same_kind_and_never_commands():
+    """A confirm query has no queue and no function: a command cannot name it, and it changes nothing."""
+    assert set(CONFIRM_QUERIES).isdisjoint(ACTIONS)
+    for action in ACTIONS.values():
+        if action.confirm_with is None:
+            continue
+        query = provider_action(action.confirm_with)
+        assert (query.provider, query.kind, query.is_mutation) == (action.provider, action.kind, False)
+        assert action.confirm_statuses and action.confirm_codes
+    for name in CONFIRM_QUERIES:
+        with pytest.raises(InvalidCommand):
+            get_action(name)
+        with pytest.raises(InvalidCommand) as err:
+            parse_command({"action": name, "params": {}})
+        assert err.value.field == "action"
+
+
+def test_list_query_parameters():
+    query = CONFIRM_QUERIES["ListPullToPushTaskV2"]
+    assert (query.qps, query.verb) == (15, "list")  # docs 6469/1327383: 15 requests per second per user
+    ok = validate_params(query, {"GroupNames": ["east"], "Page": 2, "Size": 500})
+    assert serialize_body(query, ok) == b'{"GroupNames": ["east"], "Page": 2, "Size": 500}'
+    for bad, field in [
+        ({"Size": 501}, "params.Size"),
+        ({"GroupNames": "east"}, "params.GroupNames"),
+        ({"GroupNames": [""]}, "params.GroupNames"),
+        ({"GroupNames": [1]}, "params.GroupNames"),
+    ]:
+        with pytest.raises(InvalidCommand) as err:
+            validate_params(query, bad)
+        assert err.value.field == field
