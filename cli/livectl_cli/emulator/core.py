@@ -23,6 +23,7 @@ from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, TRTC, VOLCENGINE, Action
 from livectl.errors import InvalidCommand
 from livectl_cli.emulator import auth
 from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events
+from livectl_cli.emulator.listing import pull_to_push_page
 from livectl_cli.emulator.model import (
     FaultPlan,
     FaultRule,
@@ -31,7 +32,6 @@ from livectl_cli.emulator.model import (
     Task,
     parse_faults,
     pull_record_result,
-    pull_to_push_page,
     task_from_spec,
 )
 
