@@ -131,7 +131,7 @@ class Bench:
 
         if MOTO == "process":
             endpoint = self._moto_process()
-            # DynamoDB (5 of a command's 7 AWS calls) gets a moto_server of its own: in AWS every service
+            # DynamoDB (5 of a command's 6 AWS calls) gets a moto_server of its own: in AWS every service
             # scales on its own, while one moto_server is one GIL-bound core shared by all of them.
             self.dynamodb_endpoint = self._moto_process()
             self._reset_moto(self.dynamodb_endpoint)
