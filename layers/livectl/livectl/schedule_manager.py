@@ -212,7 +212,7 @@ def _note_failure(
     the request is not settled yet.
     """
     bug = not isinstance(exc, LivectlError)
-    code = type(exc).__name__ if bug else (exc.code or type(exc).__name__)
+    code = (exc.code if isinstance(exc, LivectlError) else None) or type(exc).__name__
     fields = {
         "kind": "schedule",
         "outcome": "error",
@@ -226,7 +226,7 @@ def _note_failure(
     key = f"{_digest(raw)}#error#{receive_count or 0}"
     try:
         deps.ledger.record_rejection(now, key, fields)
-    except Exception:  # noqa: BLE001 - the ledger failing too must not hide the first error, which is re-raised
+    except Exception:  # the ledger failing too must not hide the first error, which is re-raised
         return
 
 
@@ -247,5 +247,5 @@ def _digest(raw: str | bytes | Mapping[str, Any]) -> str:
 def _text(exc: Exception) -> str:
     try:
         return str(exc)
-    except Exception:  # noqa: BLE001 - an exception whose __str__ fails still deserves a record
+    except Exception:  # an exception whose __str__ fails still deserves a record
         return type(exc).__name__
