@@ -69,7 +69,9 @@ HOSTILE = [
 def test_hostile_commands_are_rejected_recorded_and_published_within_the_limits(stack, body, field):
     box = control.Container(stack.settings)
     if isinstance(body, str):
-        answer = control.handle_event(sqs_event(body), FakeContext(), "StopPullRecordTask", stack.settings, container=box)
+        answer = control.handle_event(
+            sqs_event(body), FakeContext(), "StopPullRecordTask", stack.settings, container=box
+        )
         assert answer == {"batchItemFailures": []}  # acknowledged: a retry cannot fix it
     else:
         answer = control.handle_event(body, FakeContext(), "StopPullRecordTask", stack.settings, container=box)
