@@ -25,6 +25,9 @@ from typing import Any
 from livectl.signing import trtc_callback_sign
 
 DEFAULT_MAX_BYTES = 65536
+# CALLBACK_MAX_BYTES is capped here: the callback's item stores the body as text (up to 3 bytes per byte received
+# once invalid UTF-8 is replaced), and a DynamoDB item holds 400 KB.
+MAX_CONFIGURABLE_BYTES = 96 * 1024
 DEFAULT_WINDOW_SECONDS = 300
 # Local defaults shared by the emulator, the local stack, the demo and tests (docs/DESIGN.md).
 LOCAL_CALLBACK_KEY = "demokey123"
@@ -37,6 +40,11 @@ ACK: dict[str, Any] = {"code": 0}
 
 GROUP_RECORDING = 3
 GROUP_RELAY = 4
+GROUP_WEB_RECORDING = 8
+TASK_GROUPS = frozenset({GROUP_RECORDING, GROUP_RELAY, GROUP_WEB_RECORDING})
+# TaskId, UserId and RoomId longer than this are refused (400): TRTC documents 64-byte room and 32-byte user ids,
+# commands cap parameters at the same 256 characters, and a DynamoDB key holds at most 2,048 bytes.
+MAX_ID_CHARS = 256
 
 RECORDING_EVENTS: dict[int, str] = {
     301: "EVENT_TYPE_CLOUD_RECORDING_RECORDER_START",
@@ -74,6 +82,12 @@ LEAVE_CODES: dict[int, str] = {
 
 # DynamoDB numbers hold 38 digits; anything past this is not a timestamp or a size and is ignored.
 _MAX_INT = 10**18
+# Free text echoed into the task's STATE and into events (error messages, URLs of slices, relay targets) is clipped
+# to this many characters; the callback's own item keeps the body whole. File records are never clipped.
+MAX_TEXT_CHARS = 512
+# A "Recording Uploaded" event lists files up to this many bytes of JSON (EventBridge takes 256 KB per entry);
+# `file_count` always says how many there are, and `files_truncated` that the ledger holds the rest.
+EVENT_FILES_BYTES = 128 * 1024
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -119,9 +133,13 @@ class Rejection:
     status: int
     reason: str
     message: str
+    field: str | None = None  # the body field at fault (a fixed name such as "EventInfo.TaskId", never a value)
 
     def body(self) -> dict[str, Any]:
-        return {"code": self.status, "error": self.reason, "message": self.message}
+        answer: dict[str, Any] = {"code": self.status, "error": self.reason, "message": self.message}
+        if self.field is not None:
+            answer["field"] = self.field
+        return answer
 
 
 @dataclass(frozen=True)
@@ -277,19 +295,32 @@ def verify(
 
 
 def parse(raw_body: bytes, sdk_app_id: int) -> Callback | Rejection:
-    """Parse a (verified) body into a Callback, tolerating the documented inconsistencies."""
+    """Parse a (verified) body into a Callback, tolerating the documented inconsistencies.
+
+    Required (400 `malformed`, naming the field): the integers EventGroupId, EventType and CallbackTs, the object
+    EventInfo and, for task events (groups 3, 4, 8), EventInfo.TaskId (a string or an integer, as the docs type
+    it) and the object EventInfo.Payload. Identifiers longer than MAX_ID_CHARS are 400 `too_long`: no TRTC id is
+    that long, and the task's key could not hold it. Everything else is optional and read leniently.
+    """
     try:
         data = json.loads(raw_body)
     except (ValueError, RecursionError):
         return Rejection(400, "malformed", "body is not JSON")
     if not isinstance(data, dict):
         return Rejection(400, "malformed", "body is not a JSON object")
-    group = _int(data.get("EventGroupId"))
-    event_type = _int(data.get("EventType"))
-    callback_ts = _int(data.get("CallbackTs"))
-    info = data.get("EventInfo", {})
-    if group is None or event_type is None or callback_ts is None or not isinstance(info, dict):
-        return Rejection(400, "malformed", "EventGroupId, EventType, CallbackTs and EventInfo are required")
+    numbers: dict[str, int] = {}
+    for name in ("EventGroupId", "EventType", "CallbackTs"):
+        number = _int(data.get(name)) if isinstance(data.get(name), int | float) else None
+        if number is None:
+            return _malformed(name, "is required and must be an integer")
+        numbers[name] = number
+    group, event_type, callback_ts = numbers["EventGroupId"], numbers["EventType"], numbers["CallbackTs"]
+    info = data.get("EventInfo")
+    if not isinstance(info, dict):
+        return _malformed("EventInfo", "is required and must be a JSON object")
+    problem = _task_fields_problem(info) if group in TASK_GROUPS else None
+    if problem is not None:
+        return problem
     payload = info.get("Payload", {})
     if not isinstance(payload, dict):
         payload = {"value": payload}
@@ -299,10 +330,15 @@ def parse(raw_body: bytes, sdk_app_id: int) -> Callback | Rejection:
     event_ts = _int(info.get("EventTs"))
     task_id = _text(info.get("TaskId"))
     user_id = _text(info.get("UserId"))
+    room_id = _text(info.get("RoomId"))
+    for name, value in (("TaskId", task_id), ("UserId", user_id), ("RoomId", room_id)):
+        if value is not None and len(value) > MAX_ID_CHARS:
+            where = f"EventInfo.{name}"
+            return Rejection(400, "too_long", f"{where} is longer than {MAX_ID_CHARS} characters", where)
     try:
         key = dedupe_key(group, event_type, task_id, user_id, event_ms_ts, event_ts, payload)
     except (ValueError, TypeError, RecursionError):
-        return Rejection(400, "malformed", "Payload cannot be read")
+        return Rejection(400, "malformed", "Payload cannot be read", "EventInfo.Payload")
     return Callback(
         group=group,
         event_type=event_type,
@@ -310,13 +346,29 @@ def parse(raw_body: bytes, sdk_app_id: int) -> Callback | Rejection:
         sdk_app_id=sdk_app_id,
         task_id=task_id or None,
         user_id=user_id,
-        room_id=_text(info.get("RoomId")),
+        room_id=room_id,
         event_ms_ts=event_ms_ts,
         event_ts=event_ts,
         payload=payload,
         dedupe_key=key,
         body=raw_body,
     )
+
+
+def _malformed(where: str, problem: str) -> Rejection:
+    return Rejection(400, "malformed", f"{where} {problem}", where)
+
+
+def _task_fields_problem(info: Mapping[str, Any]) -> Rejection | None:
+    """A task event names its task (TaskId) and carries its Payload object: every documented example does."""
+    task_id = info.get("TaskId")
+    if isinstance(task_id, bool) or not isinstance(task_id, str | int) or task_id == "":
+        return _malformed("EventInfo.TaskId", "is required and must be a non-empty string or an integer")
+    if _text(task_id) is None:
+        return _malformed("EventInfo.TaskId", "is not a usable id")
+    if not isinstance(info.get("Payload"), dict):
+        return _malformed("EventInfo.Payload", "is required and must be a JSON object")
+    return None
 
 
 def dedupe_key(
@@ -359,6 +411,16 @@ def _text(value: object) -> str | None:
     if isinstance(value, int):
         return str(value) if abs(value) < _MAX_INT else None
     return None
+
+
+def _clip(value: str | None) -> str | None:
+    if value is None or len(value) <= MAX_TEXT_CHARS:
+        return value
+    return value[: MAX_TEXT_CHARS - 1] + "…"
+
+
+def _clipped_text(value: object) -> str | None:
+    return _clip(_text(value))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -455,9 +517,9 @@ def _relay_effects(cb: Callback) -> Effects:
         status=status,
         status_name=name,
         event_ms_ts=cb.order_ms,
-        url=_text(p.get("Url")),
+        url=_clipped_text(p.get("Url")),
         error_code=_int(p.get("ErrorCode")),
-        error_msg=_text(p.get("ErrorMsg")),
+        error_msg=_clipped_text(p.get("ErrorMsg")),
     )
     return Effects(kind="cdn_publish", relay=relay)
 
@@ -499,13 +561,13 @@ def _recording_effects(cb: Callback) -> Effects:
         fields["last_failover_ms"] = cb.order_ms
     elif t == 307:
         storage = "cos"
-        slice_name = _text(p.get("FileName"))
+        slice_name = _clipped_text(p.get("FileName"))
         if slice_name:
             fields["first_slice"] = slice_name
     elif t == 308:
-        error = UploadError(t, None, code=_text(p.get("Code")), message=_text(p.get("Message")))
+        error = UploadError(t, None, code=_clipped_text(p.get("Code")), message=_clipped_text(p.get("Message")))
     elif t == 309:
-        url = _text(p.get("Url"))
+        url = _clipped_text(p.get("Url"))
         if url:
             fields["image_download_error_url"] = url
     elif t == 310:
@@ -539,7 +601,7 @@ def _recording_effects(cb: Callback) -> Effects:
                 )
             )
         elif status not in (0, None):
-            error = UploadError(t, status, message=_text(p.get("Errmsg")), file=cache_file)
+            error = UploadError(t, status, message=_clipped_text(p.get("Errmsg")), file=_clip(cache_file))
     elif t == 312:
         storage = "vod"
         if status in (0, None):
@@ -613,7 +675,18 @@ def base_detail(cb: Callback) -> dict[str, Any]:
 
 
 def uploaded_detail(cb: Callback, storage: str | None, files: list[dict[str, Any]]) -> dict[str, Any]:
-    return {**base_detail(cb), "storage": storage, "all_uploaded": True, "files": files}
+    """Every file known so far, up to EVENT_FILES_BYTES of them (`files_truncated` says the ledger has more)."""
+    shown: list[dict[str, Any]] = []
+    used = 0
+    for record in files:
+        used += len(json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")) + 2
+        if used > EVENT_FILES_BYTES:
+            break
+        shown.append(record)
+    detail = {**base_detail(cb), "storage": storage, "all_uploaded": True, "files": shown, "file_count": len(files)}
+    if len(shown) < len(files):
+        detail["files_truncated"] = True
+    return detail
 
 
 def upload_failed_detail(cb: Callback, error: UploadError) -> dict[str, Any]:
