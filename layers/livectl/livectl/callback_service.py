@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from livectl.callback_effects import Effects, effects_of, relay_detail, upload_failed_detail, uploaded_detail
 from livectl.callback_store import Applied, CallbackStore
 from livectl.callbacks import (
     ACK,
@@ -21,13 +22,8 @@ from livectl.callbacks import (
     MAX_CONFIGURABLE_BYTES,
     Callback,
     CallbackConfig,
-    Effects,
     Rejection,
-    effects_of,
-    relay_detail,
     request_from_event,
-    upload_failed_detail,
-    uploaded_detail,
     verify,
 )
 from livectl.events import EventPublisher

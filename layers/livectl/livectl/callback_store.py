@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livectl import aws
-from livectl.callbacks import Callback, Effects, FileRecord
+from livectl.callback_effects import Effects, FileRecord
+from livectl.callbacks import Callback
 from livectl.errors import AwsServiceError
 
 STATE_SK = "STATE"
