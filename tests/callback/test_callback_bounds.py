@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from livectl import aws
 from livectl.callback_store import STATE_SK, CallbackStore, task_pk
 from livectl.callbacks import Rejection, verify
 from livectl.signing import trtc_callback_sign
@@ -181,8 +183,21 @@ def _vod_commit(task: str, index: int, url_chars: int, name_chars: int = 40) -> 
     return callback(311, vod, task=task, at_ms=T0 + 10 * index)
 
 
+def callback_ledger_actions() -> set[str]:
+    """The DynamoDB actions template.yaml grants the callback function (moto does not enforce IAM)."""
+    text = (Path(__file__).resolve().parents[2] / "template.yaml").read_text(encoding="utf-8")
+    section = text[text.index("  TrtcCallbackFunction:") :]
+    actions = re.search(r"Sid: Ledger.*?Action: \[([^\]]*)\]", section, re.S)
+    assert actions is not None
+    return {a.strip().removeprefix("dynamodb:") for a in actions.group(1).split(",")}
+
+
 def test_repro_nine_commits_with_60_kb_urls_then_312_are_all_recorded(app, clock, moto_aws):
     task = "t-long-urls"
+    operations: list[str] = []
+    aws.client("dynamodb").meta.events.register(
+        "before-call.dynamodb", lambda model, **_: operations.append(model.name)
+    )
     for i in range(9):
         assert call(app, clock, _vod_commit(task, i, 60_000), T0 + 10 * i) == (200, {"code": 0}), i
     assert call(app, clock, callback(312, {"Status": 0}, task=task, at_ms=T0 + 500), T0 + 500) == (200, {"code": 0})
@@ -196,6 +211,7 @@ def test_repro_nine_commits_with_60_kb_urls_then_312_are_all_recorded(app, clock
     assert [f["name"] for f in uploaded["detail"]["files"]] == [f["name"] for f in files][
         : len(uploaded["detail"]["files"])
     ]
+    assert {"BatchWriteItem", "Query"} <= set(operations) <= callback_ledger_actions()
 
 
 # -- item 5: the class -------------------------------------------------------------------------------------------
