@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from livectl.callback_store import CallbackService, build_service
+from livectl.callback_service import CallbackService, build_service
 from livectl.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS
 
 # Names and limits only, read once per container; the keys come from Secrets Manager on first use.
