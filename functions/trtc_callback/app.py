@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from livectl.callback_store import CallbackService, build_service
 from livectl.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS
@@ -47,9 +48,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # One metric per request, as its own EMF document: the per-request `reason` dimension then belongs to this
     # metric alone. On the shared `Metrics` set it stayed there for every other metric of the process until a
     # flush cleared it (never, with metrics disabled), so a later metric could carry another request's reason.
-    with single_metric(name=reply.metric, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-        if reply.reason:
-            metric.add_dimension("reason", reply.reason)
+    # single_metric prints even with POWERTOOLS_METRICS_DISABLED; honour it as the rest of Powertools does.
+    if not is_metrics_disabled():
+        with single_metric(name=reply.metric, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+            if reply.reason:
+                metric.add_dimension("reason", reply.reason)
     cb = reply.callback
     if reply.status >= 500:
         logger.error("callback not recorded", extra={"reason": reply.reason, "task_id": cb and cb.task_id})
