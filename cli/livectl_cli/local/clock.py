@@ -1,9 +1,10 @@
 """EventBridge Scheduler's clock for one-time schedules (moto stores schedules but never fires them).
 
-Every `interval` seconds: list the schedules of the watched groups, read each (again only when it was modified),
-fire those whose `at()` time is due (up to `workers` at once) into their target (SQS SendMessage with `Input` as the body, or the local Lambda handler with `Input`
-as the event), then delete the schedule when `ActionAfterCompletion` is DELETE. A schedule that cannot be
-delivered goes to its `DeadLetterConfig` queue, with the attributes Scheduler sets.
+Every `interval` seconds: list the schedules of the watched groups, read each (again only when it was
+modified), fire those whose `at()` time is due (up to `workers` at once) into their target (SQS SendMessage
+with `Input` as the body, or the local Lambda handler with `Input` as the event), then delete the schedule
+when `ActionAfterCompletion` is DELETE. A schedule that cannot be delivered goes to its `DeadLetterConfig`
+queue, with the attributes Scheduler sets.
 """
 
 from __future__ import annotations
