@@ -161,7 +161,7 @@ def _measure(stack: Any, jitter: float, out: Any) -> list[dict[str, Any]]:
                 "name": f"burst {action} x{count} @{LATENCY:g} ms: first fire to last stop / (N/QPS)",
                 "ours": elapsed,
                 "theirs": ideal_s,
-                "unit": f"s (clock fired over {fired_span:.0f} s)",
+                "unit": f"s ({len(times)}/{count} stopped; clock fired over {fired_span:.0f} s)",
                 "ratio": elapsed / ideal_s,
                 "bar": BAR,
             }
