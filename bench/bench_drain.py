@@ -389,6 +389,7 @@ class Bench:
             figures["containers"] = lane.source.maximum_concurrency or lane.settings.max_concurrency
             figures["aws"] = aws_calls if len(lanes) == 1 else None  # attributed only one lane at a time
             figures["cpu"] = cpu  # moto processes (DynamoDB first when split), then this process
+            print(describe(figures), flush=True)  # as each lane ends: a full run takes a while
             out.append(figures)
         return out
 
@@ -543,7 +544,6 @@ def run() -> list[dict[str, Any]]:
         print(f"    EXPERIMENT: limiter window margin overridden ({MARGIN} s instead of the shipped one)")
     rows: list[dict[str, Any]] = []
     for f in measure_all():
-        print(describe(f), flush=True)
         name = f"{f['action']} (QPS {f['qps']}, C={f['containers']}) @{f['latency_ms']:g} ms"
         done = f["applied"] >= f["n"]
         moto = max(f["cpu"][:-1], default=0.0)
