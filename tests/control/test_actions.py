@@ -270,12 +270,17 @@ def test_unknown_account_is_a_permanent_failure_naming_it(stack, emu, monkeypatc
 
 
 def test_restart_failure_has_its_own_event(stack, emu, monkeypatch):
-    emu.add_task("pull_to_push", "relay-running")  # 生效中: only 停用 tasks can restart
+    emu.add_task("pull_to_push", "relay-ended", status="已结束")  # only 停用 tasks can restart
     app = app_for("RestartPullToPushTask", stack, monkeypatch)
-    app.handler(sqs_event({"action": "RestartPullToPushTask", "params": {"TaskId": "relay-running"}}), FakeContext())
+    app.handler(sqs_event({"action": "RestartPullToPushTask", "params": {"TaskId": "relay-ended"}}), FakeContext())
     [event] = stack.events("Task Restart Failed")
     assert event["detail"]["error_code"] == "InvalidParam"
-    assert stack.ledger().get_state("volcengine", "relay-running")["state"] == "restart_failed"
+    assert stack.ledger().get_state("volcengine", "relay-ended")["state"] == "restart_failed"
+    # the refusal was checked with the provider: the relay is ended, not running
+    assert [(c["action"], c["error_code"]) for c in emu.calls()] == [
+        ("RestartPullToPushTask", "InvalidParam"),
+        ("ListPullToPushTaskV2", None),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------

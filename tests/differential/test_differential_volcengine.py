@@ -21,9 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livectl.catalogue import ACTIONS, VOLCENGINE, validate_params
+from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, VOLCENGINE, validate_params
 from livectl.clients import prepare_request
 from livectl.signing import Credentials, sign_volcengine
+from tests.strategies import param_text
 
 pytestmark = pytest.mark.differential
 
@@ -161,7 +162,7 @@ def test_signer_matches_sdk_sign_only(method, host, path, query, extra, body, ak
 # --------------------------------------------------------------------------------------------------------
 VOLC_ACTIONS = sorted(name for name, a in ACTIONS.items() if a.provider == VOLCENGINE)
 task_ids = st.one_of(
-    st.text(min_size=1, max_size=64).filter(lambda s: s.strip()),
+    param_text(max_size=64),
     st.from_regex(r"\A[0-9a-f*]{24,40}\Z"),
 )
 
@@ -187,7 +188,7 @@ def _sdk_request(action: str, body: dict, host: str, ak: str, sk: str, token: st
 @given(
     action=st.sampled_from(VOLC_ACTIONS),
     task_id=task_ids,
-    group=st.one_of(st.none(), st.text(min_size=1, max_size=20).filter(lambda s: s.strip())),
+    group=st.one_of(st.none(), param_text(max_size=20)),
     host=hosts,
     ak=access_keys,
     sk=secrets,
@@ -211,3 +212,27 @@ def test_prepare_request_matches_live_sdk(action, task_id, group, host, ak, sk, 
     for name in ("Host", "Content-Type", "X-Date", "X-Content-Sha256"):
         assert ours.headers[name] == theirs.headers[name], name
     assert ours.headers.get("X-Security-Token") == theirs.headers.get("X-Security-Token")
+
+
+@DIFFERENTIAL
+@given(
+    groups=st.one_of(st.none(), st.lists(st.text(min_size=1, max_size=20).filter(lambda s: s.strip()), max_size=3)),
+    page=st.integers(min_value=1, max_value=20),
+    host=hosts,
+    ak=access_keys,
+    sk=secrets,
+    token=tokens,
+    at=instants,
+)
+def test_confirm_query_matches_live_sdk(groups, page, host, ak, sk, token, at):
+    """ListPullToPushTaskV2 (the query a refused restart is settled with) is in the SDK's table: POST, JSON body."""
+    query = CONFIRM_QUERIES["ListPullToPushTaskV2"]
+    params = validate_params(query, {"GroupNames": groups, "Page": page, "Size": 500})
+
+    ours = prepare_request(query, params, Credentials(ak, sk, token), at, endpoint=f"https://{host}")
+    theirs = _sdk_request(query.name, params, host, ak, sk, token, at.strftime("%Y%m%dT%H%M%SZ"))
+
+    assert LIVE.api_info[query.name].method == "POST"
+    assert ours.body == theirs.body.encode("utf-8")
+    assert ours.url == theirs.build()
+    assert ours.headers["Authorization"] == theirs.headers["Authorization"]

@@ -9,19 +9,24 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livectl.catalogue import (
     ACTIONS,
+    CONFIRM_QUERIES,
     TRTC,
     VOLCENGINE,
     PullRecordStatus,
     body_params,
     get_action,
+    provider_action,
     region_param,
     serialize_body,
     task_id_of,
     validate_params,
 )
+from livectl.command import parse_command
 from livectl.errors import InvalidCommand
 from livectl.operations import Outcome
 
@@ -237,3 +242,90 @@ def test_confirm_rule_for_stop_pull_record():
     assert stop.confirm_statuses == {"停用", "已结束"}
     for name in ("DeleteCloudRecording", "StopPublishCdnStream"):
         assert get_action(name).already_done_codes == {"FailedOperation.TaskNotExist", "FailedOperation.TaskFinished"}
+
+
+def test_confirm_queries_are_reads_of_the_same_kind_and_never_commands():
+    """A confirm query has no queue and no function: a command cannot name it, and it changes nothing."""
+    assert set(CONFIRM_QUERIES).isdisjoint(ACTIONS)
+    for action in ACTIONS.values():
+        if action.confirm_with is None:
+            continue
+        query = provider_action(action.confirm_with)
+        assert (query.provider, query.kind, query.is_mutation) == (action.provider, action.kind, False)
+        assert action.confirm_statuses and action.confirm_codes
+    for name in CONFIRM_QUERIES:
+        with pytest.raises(InvalidCommand):
+            get_action(name)
+        with pytest.raises(InvalidCommand) as err:
+            parse_command({"action": name, "params": {}})
+        assert err.value.field == "action"
+
+
+def test_list_query_parameters():
+    query = CONFIRM_QUERIES["ListPullToPushTaskV2"]
+    assert (query.qps, query.verb) == (15, "list")  # docs 6469/1327383: 15 requests per second per user
+    ok = validate_params(query, {"GroupNames": ["east"], "Page": 2, "Size": 500})
+    assert serialize_body(query, ok) == b'{"GroupNames": ["east"], "Page": 2, "Size": 500}'
+    for bad, field in [
+        ({"Size": 501}, "params.Size"),
+        ({"GroupNames": "east"}, "params.GroupNames"),
+        ({"GroupNames": [""]}, "params.GroupNames"),
+        ({"GroupNames": [1]}, "params.GroupNames"),
+    ]:
+        with pytest.raises(InvalidCommand) as err:
+            validate_params(query, bad)
+        assert err.value.field == field
+
+
+# -- control characters in parameters (issue 10 item 8) -----------------------------------------------------
+# Any character of these classes, somewhere in a text parameter, is refused with the field named: C0/C1
+# controls (ESC, newline...), DEL, line/paragraph separators, bidi marks/embeddings/overrides/isolates, lone
+# surrogates. Drawn from the Unicode categories, not from the implementation's own list.
+def _forbidden_char() -> st.SearchStrategy[str]:
+    import unicodedata
+
+    bidi = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    return st.one_of(
+        st.characters(categories=["Cc", "Zl", "Zp", "Cs"]),
+        st.sampled_from(bidi),
+    ).filter(lambda c: unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") or c in bidi)
+
+
+TEXT_PARAMS = [(a.name, p.name) for a in ACTIONS.values() for p in a.params if p.type is str and p.choices is None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    where=st.sampled_from(TEXT_PARAMS),
+    head=st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=20),
+    bad=_forbidden_char(),
+    tail=st.text(max_size=20),
+)
+def test_a_text_parameter_with_a_control_or_bidi_character_is_refused_naming_the_field(
+    where: tuple[str, str], head: str, bad: str, tail: str
+) -> None:
+    from livectl.command import parse_command
+
+    action_name, param = where
+    action = get_action(action_name)
+    params: dict[str, object] = {"TaskId": "t", "TaskID": "t", "SdkAppId": 1400000001}
+    params = {p.name: params.get(p.name, "t") for p in action.params if p.required}
+    if "Region" in params:
+        params["Region"] = next(p for p in action.params if p.name == "Region").choices[0]  # type: ignore[index]
+    params[param] = head + bad + tail
+    with pytest.raises(InvalidCommand) as caught:
+        parse_command({"action": action_name, "params": params})
+    assert caught.value.field == f"params.{param}"
+    assert bad not in caught.value.message  # the message names the code point; it never echoes the character
+
+
+@pytest.mark.parametrize("text", ["f831f3b0-aa", "生效中 task", "rec_9.x~", "emoji 🎥 ok", "a\u00e9b"])
+def test_printable_text_parameters_still_pass(text: str) -> None:
+    assert validate_params(get_action("StopPullRecordTask"), {"TaskId": text}) == {"TaskId": text}
+
+
+def test_the_schema_refuses_the_same_characters_as_the_catalogue() -> None:
+    from livectl.catalogue import FORBIDDEN_CHARS
+    from livectl.command import load_schema
+
+    assert load_schema()["definitions"]["Text"]["not"] == {"pattern": f"[{FORBIDDEN_CHARS}]"}

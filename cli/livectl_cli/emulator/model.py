@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from livectl.catalogue import ACTIONS, DELETE_CLOUD_RECORDING_REGIONS, STOP_PUBLISH_CDN_REGIONS, PullRecordStatus
+from livectl.catalogue import (
+    ACTIONS,
+    CONFIRM_QUERIES,
+    DELETE_CLOUD_RECORDING_REGIONS,
+    STOP_PUBLISH_CDN_REGIONS,
+    PullRecordStatus,
+)
 
 KIND_PROVIDER: dict[str, str] = {a.kind: a.provider for a in ACTIONS.values()}
 KINDS: tuple[str, ...] = tuple(sorted(KIND_PROVIDER))
+FAULTABLE_ACTIONS = frozenset(ACTIONS) | frozenset(CONFIRM_QUERIES)
 
 PULL_STATUSES: tuple[str, ...] = tuple(s.value for s in PullRecordStatus if s is not PullRecordStatus.UNKNOWN)
 # TRTC vocabulary: DescribeCloudRecording's Status for recordings, the 401 callback's names for relays.
@@ -49,6 +56,7 @@ STORAGES = ("vod", "cos")
 COS_FORMATS = ("hls", "mp4", "hls+mp4")
 DEFAULT_SDK_APP_ID = 1400000001
 DEFAULT_TRTC_REGION = "ap-guangzhou"
+DEFAULT_GROUP = "default"  # the group a Volcengine relay belongs to when none was given
 BEIJING = timezone(timedelta(hours=8))
 
 
@@ -76,6 +84,7 @@ class Task:
     user_id: str = ""
     url: str = ""
     group_name: str | None = None
+    title: str = ""
     vhost: str = "example.com"
     domain: str = "pull.example.com"
     app: str = "live"
@@ -113,6 +122,8 @@ class Task:
             out.update(group_name=self.group_name, stream=self.stream)
             if self.kind == "pull_record":
                 out["result"] = pull_record_result(self)
+            else:
+                out["title"] = self.title
         return out
 
 
@@ -179,6 +190,7 @@ def task_from_spec(spec: object, now: float) -> Task:
         if group is not None and not isinstance(group, str):
             raise SpecError("group_name must be a string")
         task.group_name = group
+        task.title = _str_field(spec, "title", task_id)
         task.vhost = _str_field(spec, "vhost", task.vhost)
         task.domain = _str_field(spec, "domain", task.domain)
         task.app = _str_field(spec, "app", task.app)
@@ -197,6 +209,7 @@ def task_from_spec(spec: object, now: float) -> Task:
 FAULT_KINDS = (
     "http_500",
     "http_502",
+    "http_503",
     "http_504",
     "internal_error",
     "throttle",
@@ -275,8 +288,8 @@ def parse_rule(rule: object) -> FaultRule:
     assert delay_ms is not None
     actions = rule.get("actions")
     if actions is not None:
-        if not isinstance(actions, list) or any(a not in ACTIONS for a in actions):
-            raise SpecError(f"faults: actions must be a list of {', '.join(sorted(ACTIONS))}")
+        if not isinstance(actions, list) or any(a not in FAULTABLE_ACTIONS for a in actions):
+            raise SpecError(f"faults: actions must be a list of {', '.join(sorted(FAULTABLE_ACTIONS))}")
         actions = tuple(actions)
     count = rule.get("count")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):

@@ -1,11 +1,15 @@
 """The five provider actions livectl drives: exact parameters (from shared/seeds), QPS limits, and what
 "already done" looks like for each. Validation here runs before any network call and names the bad field.
+
+`CONFIRM_QUERIES` holds the provider queries livectl makes only to settle an ambiguous refusal (`confirm_with`):
+they have no queue and no function, and a command cannot name them. `provider_action()` finds either kind.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
@@ -16,15 +20,23 @@ from livectl.errors import InvalidCommand
 VOLCENGINE = "volcengine"
 TRTC = "trtc"
 
+# Characters no provider documents in a parameter and a terminal or log viewer may act on: C0/C1 controls
+# (ESC starts colour and cursor sequences, a newline forges a log line), DEL, the line and paragraph
+# separators, the bidi embeddings/overrides/isolates and marks that reorder text, and lone surrogates (not
+# encodable as UTF-8). command.schema.json carries the same class (a test keeps the two equal).
+FORBIDDEN_CHARS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+_FORBIDDEN = re.compile(f"[{FORBIDDEN_CHARS}]")
+
 
 @dataclass(frozen=True)
 class Param:
     name: str
-    type: type  # str or int
+    type: type  # str, int, or list (a list of strings)
     required: bool = True
     choices: tuple[str, ...] | None = None
     in_body: bool = True  # TRTC's Region is a common parameter: it travels in X-TC-Region, not the body
     max_length: int = 256
+    maximum: int | None = None  # for an int
 
 
 @dataclass(frozen=True)
@@ -35,13 +47,14 @@ class Action:
     service: str
     qps: int
     kind: str  # the task kind it acts on: pull_record, pull_to_push, cloud_recording, cdn_publish
-    verb: str  # stop, get, restart
+    verb: str  # stop, get, restart; list for a query that pages through tasks
     params: tuple[Param, ...]
-    task_id_param: str
+    task_id_param: str  # the parameter naming the task (for a list: the field naming each listed task)
     # Provider codes that mean "the desired state already holds" for this action, beyond the global table.
     already_done_codes: frozenset[str] = frozenset()
-    # For a refusal that is ambiguous by code (Volcengine answers InvalidParam for a stop on an ended task),
-    # the action whose answer settles it, and the statuses that mean "already done".
+    # For a refusal that is ambiguous by code (Volcengine answers InvalidParam for a stop on an ended task, or
+    # for a restart whose first answer was lost), the query whose answer settles it, the statuses that mean
+    # "already done", and the codes that call for the query.
     confirm_with: str | None = None
     confirm_statuses: frozenset[str] = frozenset()
     confirm_codes: frozenset[str] = frozenset()
@@ -55,7 +68,7 @@ class Action:
 
     @property
     def is_mutation(self) -> bool:
-        return self.verb != "get"
+        return self.verb not in ("get", "list")
 
 
 class PullRecordStatus(enum.Enum):
@@ -124,6 +137,12 @@ ACTIONS: dict[str, Action] = {
             verb="restart",
             params=(Param("TaskId", str), Param("GroupName", str, required=False)),
             task_id_param="TaskId",
+            # Only 停用 tasks can restart: when a retry follows a restart whose answer was lost, the refusal is
+            # settled by the relay's status. 生效中 (running) and 未开始 (enabled, waiting for its start time)
+            # both mean the relay is enabled again.
+            confirm_with="ListPullToPushTaskV2",
+            confirm_statuses=frozenset({PullRecordStatus.ACTIVE.value, PullRecordStatus.NOT_STARTED.value}),
+            confirm_codes=frozenset({"InvalidParam"}),
             description="Re-enable a stopped Volcengine pull-to-push relay task.",
         ),
         Action(
@@ -163,6 +182,38 @@ ACTIONS: dict[str, Action] = {
     )
 }
 
+LIST_PAGE_SIZE_MAX = 500
+
+CONFIRM_QUERIES: dict[str, Action] = {
+    a.name: a
+    for a in (
+        # POST with a JSON body, like the five (ListPullToPushTask, the older form, is a GET with a query
+        # string). There is no filter by task id: the task is found by paging (docs 6469/1327383).
+        Action(
+            name="ListPullToPushTaskV2",
+            provider=VOLCENGINE,
+            version=VOLC_VERSION,
+            service="live",
+            qps=15,
+            kind="pull_to_push",
+            verb="list",
+            params=(
+                Param("GroupNames", list, required=False),
+                Param("Title", str, required=False),
+                Param("Page", int, required=False),
+                Param("Size", int, required=False, maximum=LIST_PAGE_SIZE_MAX),
+            ),
+            task_id_param="TaskId",
+            description="List Volcengine pull-to-push relay tasks, a page at a time (Result.List, Pagination).",
+        ),
+    )
+}
+
+
+def provider_action(name: str) -> Action:
+    """A command action or a confirm query, by name (KeyError if neither)."""
+    return ACTIONS.get(name) or CONFIRM_QUERIES[name]
+
 
 def get_action(name: object) -> Action:
     if not isinstance(name, str) or name not in ACTIONS:
@@ -196,6 +247,11 @@ def validate_params(action: Action, params: object) -> dict[str, Any]:
                 raise InvalidCommand(f"{where} must be an integer, got {value!r}", field=where)
             if value <= 0:
                 raise InvalidCommand(f"{where} must be positive, got {value}", field=where)
+            if p.maximum is not None and value > p.maximum:
+                raise InvalidCommand(f"{where} must be at most {p.maximum}, got {value}", field=where)
+        elif p.type is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise InvalidCommand(f"{where} must be a list of non-empty strings", field=where)
         else:
             if not isinstance(value, str):
                 raise InvalidCommand(f"{where} must be a string, got {value!r}", field=where)
@@ -203,6 +259,12 @@ def validate_params(action: Action, params: object) -> dict[str, Any]:
                 raise InvalidCommand(f"{where} must not be empty", field=where)
             if len(value) > p.max_length:
                 raise InvalidCommand(f"{where} is longer than {p.max_length} characters", field=where)
+            bad = _FORBIDDEN.search(value)
+            if bad:
+                raise InvalidCommand(
+                    f"{where} must not contain control or bidi characters (U+{ord(bad.group()):04X} at {bad.start()})",
+                    field=where,
+                )
         if p.choices is not None and value not in p.choices:
             raise InvalidCommand(
                 f"{where} must be one of {', '.join(p.choices)} for {action.name}, got {value!r}",

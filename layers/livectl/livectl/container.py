@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from livectl.catalogue import ACTIONS
+from livectl.catalogue import provider_action
 from livectl.retry import RetryPolicy, utc_now
 
 DEFAULT_IDEMPOTENCY_EXPIRES = 86400  # ≥ maxReceiveCount (5) × visibility timeout (6 × function timeout)
@@ -164,14 +164,15 @@ class Container:
 
     def limiter(self, action: str, account: str) -> Any:
         """The limiter for (action, account): floor(QPS / MaximumConcurrency) calls per 1 + margin seconds,
-        shared by every record in flight in this container."""
+        shared by every record in flight in this container. `action` may be a confirm query, which the provider
+        counts apart from the action it settles."""
         from livectl.ratelimit import WindowLimiter, per_container_share
 
         with self._lock:
             limiter = self._limiters.get((action, account))
             if limiter is None:
                 limiter = WindowLimiter(
-                    per_container_share(ACTIONS[action].qps, self.settings.max_concurrency),
+                    per_container_share(provider_action(action).qps, self.settings.max_concurrency),
                     1.0 + self.settings.window_margin,
                     monotonic=self.monotonic,
                     sleep=self.sleep,

@@ -20,7 +20,11 @@ What happens to a record:
 - permanent provider error → ledger failed, `Task Stop Failed` (stops), metric; the record succeeds.
 - transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and SQS
   redelivers it after the visibility timeout, up to maxReceiveCount, then the DLQ.
-- already done → success, recorded as stopped.
+- already done (the provider says the desired state already holds: the task is stopped, the relay runs) →
+  success, recorded as stopped / restarted.
+
+Only the provider answers whether a task is stopped; the ledger records what happened and is never asked
+instead. A redelivery of the same command is answered from its stored idempotency result (0 provider calls).
 """
 
 from __future__ import annotations
@@ -72,8 +76,11 @@ __all__ = [
 
 def provider_call(*, data: dict[str, Any], command: Command, container: Container, deadline: float) -> dict[str, Any]:
     """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
-    Powertools and replayed to every duplicate of the command. No ledger read first: "already stopped" is the
-    provider's answer to give (an already-done outcome), and a read would be one more AWS call per command."""
+    Powertools and replayed to every duplicate of the command.
+
+    A new command always reaches the provider, even when the ledger says the task is stopped: the provider is
+    the source of truth (a task can run again outside livectl), a stop of a task that is already stopped
+    costs one refused call that settles as "already done", and a ledger read would be one more AWS call."""
     from livectl.credentials import load_credentials
     from livectl.operations import perform
 
@@ -86,6 +93,7 @@ def provider_call(*, data: dict[str, Any], command: Command, container: Containe
         deadline=deadline,
         policy=container.policy,
         limiter=container.limiter(command.name, command.account),
+        confirm_limiter=_confirm_limiter(command, container),
         now=container.now,
         monotonic=container.monotonic,
         sleep=container.sleep,
@@ -93,8 +101,12 @@ def provider_call(*, data: dict[str, Any], command: Command, container: Containe
     )
     out: dict[str, Any] = dataclasses.asdict(outcome)
     out["at"] = iso(container.now())
-    out["via"] = "provider"
     return out
+
+
+def _confirm_limiter(command: Command, container: Container) -> Any:
+    query = command.action.confirm_with
+    return container.limiter(query, command.account) if query else None
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from livectl.catalogue import ACTIONS, Action, PullRecordStatus, task_id_of
+from livectl.catalogue import LIST_PAGE_SIZE_MAX, Action, PullRecordStatus, provider_action, task_id_of
 from livectl.clients import ProviderClient, ProviderResponse
 from livectl.errors import AlreadyDone, LivectlError, TransientProviderError
 from livectl.ratelimit import WindowLimiter
@@ -49,6 +49,7 @@ def perform(
     deadline: float,
     policy: RetryPolicy | None = None,
     limiter: WindowLimiter | None = None,
+    confirm_limiter: WindowLimiter | None = None,
     now: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -56,48 +57,51 @@ def perform(
 ) -> Outcome:
     """Call `action` until it succeeds or fails for good. Raises a LivectlError other than AlreadyDone.
 
-    No call starts with less than `min_call_budget` seconds before `deadline`: a slot in the limiter is not
-    waited for past that point, and a call granted one too late is not sent (a retryable error instead)."""
+    `confirm_limiter` paces the query that settles an ambiguous refusal (the action's `confirm_with`), which the
+    provider counts against its own QPS. No call starts with less than `min_call_budget` seconds before
+    `deadline`: a limiter slot is not waited for past that point, and a call granted one too late is not sent
+    (a retryable error instead, so the record goes back to the queue)."""
     policy = policy or RetryPolicy()
     calls = 0
 
-    def attempt(at: datetime) -> ProviderResponse:
-        nonlocal calls
-        if limiter is not None:
-            limiter.acquire(deadline - min_call_budget)
-        if deadline - monotonic() < min_call_budget:
-            raise TransientProviderError(
-                f"{action.name}: not enough time left for a call; handed back", code="DeadlineExceeded"
-            )
-        calls += 1
-        # Never let one HTTP read outlive the invocation's budget.
-        remaining = max(0.5, deadline - monotonic())
-        timeout = (min(client.timeout[0], remaining), min(client.timeout[1], remaining))
-        return client.call(action, params, credentials, at, timeout=timeout)
+    def send(act: Action, act_params: Mapping[str, Any], gate: WindowLimiter | None) -> ProviderResponse:
+        """One call with livectl's retry loop; every attempt waits for the limiter and is counted."""
 
-    def retrying(fn: Callable[[datetime], ProviderResponse]) -> ProviderResponse:
-        return retry_call(fn, policy=policy, deadline=deadline, monotonic=monotonic, sleep=sleep, now=now)
+        def attempt(at: datetime) -> ProviderResponse:
+            nonlocal calls
+            if gate is not None:
+                gate.acquire(deadline - min_call_budget)
+            if deadline - monotonic() < min_call_budget:
+                raise TransientProviderError(
+                    f"{act.name}: not enough time left for a call; handed back", code="DeadlineExceeded"
+                )
+            calls += 1
+            # Never let one HTTP read outlive the invocation's budget.
+            remaining = max(0.5, deadline - monotonic())
+            timeout = (min(client.timeout[0], remaining), min(client.timeout[1], remaining))
+            return client.call(act, act_params, credentials, at, timeout=timeout)
+
+        return retry_call(attempt, policy=policy, deadline=deadline, monotonic=monotonic, sleep=sleep, now=now)
 
     task_id = task_id_of(action, params)
     try:
-        response = retrying(attempt)
+        response = send(action, params, limiter)
     except AlreadyDone as exc:
         return Outcome(action.name, task_id, "already_done", exc.request_id, {}, calls, calls, exc.code)
     except LivectlError as exc:
         if action.confirm_with and exc.code in action.confirm_codes:
-            settled = _confirm(action, params, credentials, client, retrying, exc)
+            settled = _confirm(action, params, lambda q, qp: send(q, qp, confirm_limiter))
             if settled is not None:
-                calls += 1
                 return Outcome(
                     action.name,
                     task_id,
                     "already_done",
                     exc.request_id,
-                    settled.result,
+                    settled,
                     calls,
                     calls,
                     exc.code,
-                    task_status=settled.result.get("Status"),
+                    task_status=settled.get("Status"),
                 )
         raise
     status = response.result.get("Status") if action.name == "GetPullRecordTask" else None
@@ -113,20 +117,49 @@ def perform(
     )
 
 
-def _confirm(
-    action: Action,
-    params: Mapping[str, Any],
-    credentials: Credentials,
-    client: ProviderClient,
-    retrying: Callable[[Callable[[datetime], ProviderResponse]], ProviderResponse],
-    refusal: LivectlError,
-) -> ProviderResponse | None:
-    """Ask the provider whether an ambiguous refusal means the task is already in the desired state."""
+Send = Callable[[Action, Mapping[str, Any]], ProviderResponse]
+MAX_LIST_PAGES = 20  # a task is looked for among the first 20 × 500 = 10,000 relays; beyond that it stays unknown
+
+
+def _confirm(action: Action, params: Mapping[str, Any], send: Send) -> dict[str, Any] | None:
+    """Ask the provider whether an ambiguous refusal means the task is already in the desired state: the task's
+    record (what the query answered for it) when its `Status` is one of `confirm_statuses`, else None. Settled by
+    the status field only, never by the refusal's message.
+
+    A query refused for good (say, no permission to list) leaves the refusal standing. A query that fails for
+    now raises its transient error: the command is retried later rather than reported failed while the task
+    may well be in the desired state."""
     assert action.confirm_with is not None
-    query = ACTIONS[action.confirm_with]
-    query_params = {query.task_id_param: task_id_of(action, params)}
+    query = provider_action(action.confirm_with)
+    task_id = task_id_of(action, params)
     try:
-        answer = retrying(lambda at: client.call(query, query_params, credentials, at))
-    except LivectlError:
+        if query.verb == "list":
+            found = _find_listed(query, task_id, params, send)
+        else:
+            found = send(query, {query.task_id_param: task_id}).result
+    except LivectlError as exc:
+        if exc.retryable:
+            raise
         return None
-    return answer if answer.result.get("Status") in action.confirm_statuses else None
+    if found is None or found.get("Status") not in action.confirm_statuses:
+        return None
+    return found
+
+
+def _find_listed(query: Action, task_id: str, params: Mapping[str, Any], send: Send) -> dict[str, Any] | None:
+    """Page through a list query (Volcengine's `Page`/`Size`, answered as `Result.List` + `Pagination`) until the
+    task turns up. A `GroupName` on the command narrows the list to that group, as a sub-account must."""
+    group = params.get("GroupName")
+    base: dict[str, Any] = {"GroupNames": [group]} if isinstance(group, str) else {}
+    for page in range(1, MAX_LIST_PAGES + 1):
+        result = send(query, {**base, "Page": page, "Size": LIST_PAGE_SIZE_MAX}).result
+        items = result.get("List")
+        items = items if isinstance(items, list) else []
+        for item in items:
+            if isinstance(item, dict) and item.get(query.task_id_param) == task_id:
+                return item
+        pagination = result.get("Pagination")
+        total = pagination.get("PageTotal") if isinstance(pagination, dict) else None
+        if len(items) < LIST_PAGE_SIZE_MAX or not isinstance(total, int) or page >= total:
+            return None
+    return None
