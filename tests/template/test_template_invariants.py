@@ -10,6 +10,7 @@ import pytest
 
 from livectl.catalogue import ACTIONS
 from livectl.ratelimit import per_container_share
+from livectl.redelivery import max_receive_count, redelivery_span
 from tests.template.transformed import (
     ACCOUNT,
     ACTION_FUNCTIONS,
@@ -129,12 +130,24 @@ def test_visibility_timeout_is_at_least_six_function_timeouts(cfn):
         assert queue["VisibilityTimeout"] >= 6 * function["Timeout"], lid
 
 
-def test_redrive_after_at_least_five_receives_to_a_fourteen_day_dlq(cfn):
+def receive_limits(redrive: dict[str, Any], source: dict[str, Any]) -> dict[str, int]:
+    """maxReceiveCount per OutageToleranceMinutes value (a plain number: the same for every value)."""
+    values = source["Parameters"]["OutageToleranceMinutes"]["AllowedValues"]
+    limit = redrive["maxReceiveCount"]
+    if isinstance(limit, int):
+        return {str(v): limit for v in values}
+    mapping, key, field = limit["Fn::FindInMap"]
+    assert key == {"Ref": "OutageToleranceMinutes"}
+    return {str(v): int(source["Mappings"][mapping][str(v)][field]) for v in values}
+
+
+def test_redrive_after_at_least_five_receives_to_a_fourteen_day_dlq(cfn, source):
+    """Five receives at least, so throttling alone never dead-letters (AWS's advice), for every outage value."""
     for _lid, esm in esms(cfn).items():
         queue_id = ref_target(esm["Properties"]["EventSourceArn"])
         queue = cfn["Resources"][queue_id]["Properties"]
         redrive = queue["RedrivePolicy"]
-        assert redrive["maxReceiveCount"] >= 5, queue_id
+        assert min(receive_limits(redrive, source).values()) >= 5, queue_id
         dlq = cfn["Resources"][ref_target(redrive["deadLetterTargetArn"])]["Properties"]
         assert dlq["MessageRetentionPeriod"] == 1209600, queue_id
         assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"], queue_id
@@ -182,12 +195,24 @@ def test_the_50_qps_action_gets_more_containers_than_two(cfn, defaults):
     assert max_concurrency(esm_of(cfn, "StopPullRecordFunction"), defaults) == 5
 
 
+def test_action_queues_redrive_after_the_receives_the_outage_tolerance_needs(cfn, source):
+    """Every action queue's maxReceiveCount is livectl.redelivery's for each allowed OutageToleranceMinutes
+    (the redelivery schedule replaced the fixed 5 x VisibilityTimeout, which dead-lettered after ~15 minutes)."""
+    for _fid, (_, queue, _) in ACTION_FUNCTIONS.items():
+        limits = receive_limits(cfn["Resources"][queue]["Properties"]["RedrivePolicy"], source)
+        assert limits == {v: max_receive_count(int(v) * 60) for v in limits}, queue
+
+
 def test_idempotency_outlives_redelivery(cfn, source):
+    """Was: maxReceiveCount x VisibilityTimeout. A failed record now comes back after the redelivery schedule's
+    delay, so the span is the schedule's (each receive allowed its whole run) at the largest outage value."""
     minimum = int(source["Parameters"]["IdempotencyExpiresSeconds"]["MinValue"])
     for fid, (_, queue, _) in ACTION_FUNCTIONS.items():
         q = cfn["Resources"][queue]["Properties"]
         window = esm_of(cfn, fid).get("MaximumBatchingWindowInSeconds", 0)
-        assert minimum >= q["RedrivePolicy"]["maxReceiveCount"] * q["VisibilityTimeout"] + window, fid
+        limits = receive_limits(q["RedrivePolicy"], source)
+        longest = max(int(v) for v in limits)
+        assert minimum >= redelivery_span(longest * 60) + q["VisibilityTimeout"] + window, fid
 
 
 def test_direct_invocations_retry_little_and_dead_letter_to_the_functions_dlq(cfn):

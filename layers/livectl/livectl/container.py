@@ -9,6 +9,7 @@ state of the container it runs in, never a process-wide one shared by concurrent
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -47,6 +48,7 @@ class Settings:
     min_call_budget: float = DEFAULT_MIN_CALL_BUDGET
     window_margin: float = DEFAULT_WINDOW_MARGIN
     in_flight: int = DEFAULT_IN_FLIGHT
+    redelivery_scale: float = 1.0  # < 1 shrinks the redelivery schedule: local runs and tests only (a fast clock)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -61,6 +63,7 @@ class Settings:
             idempotency_expires=int(env.get("IDEMPOTENCY_EXPIRES_SECONDS") or DEFAULT_IDEMPOTENCY_EXPIRES),
             window_margin=float(env.get("RATE_WINDOW_MARGIN") or DEFAULT_WINDOW_MARGIN),
             in_flight=max(1, int(env.get("MAX_IN_FLIGHT") or DEFAULT_IN_FLIGHT)),
+            redelivery_scale=float(env.get("LIVECTL_REDELIVERY_SCALE") or 1.0),
         )
 
     @property
@@ -83,6 +86,7 @@ class Container:
         now: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self._client = client
@@ -92,6 +96,7 @@ class Container:
         self.now = now
         self.monotonic = monotonic
         self.sleep = sleep
+        self.rand = rand
         self._limiters: dict[tuple[str, str], Any] = {}
         self._units: dict[str, Callable[..., dict[str, Any]]] = {}
         self._aws: dict[str, Any] = {}

@@ -18,8 +18,10 @@ What happens to a record:
 - stale (`not_after` passed) → ledger "stale", `Command Rejected` (reason stale), metric `StaleCommand`; no
   provider call; the record succeeds.
 - permanent provider error → ledger failed, `Task Stop Failed` (stops), metric; the record succeeds.
-- transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and SQS
-  redelivers it after the visibility timeout, up to maxReceiveCount, then the DLQ.
+- transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and comes
+  back after the redelivery schedule's delay for its receive count (`livectl.redelivery`, set with
+  ChangeMessageVisibility by `livectl.batch`), up to maxReceiveCount, then the DLQ. Only the first receive
+  retries inside the invocation; later ones make one attempt each (the queue's delay is the backoff).
 - already done (the provider says the desired state already holds: the task is stopped, the relay runs) →
   success, recorded as stopped / restarted.
 
@@ -50,6 +52,7 @@ from livectl.container import (
 from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
 from livectl.ledger import iso
 from livectl.outcomes import applied, count, failed, log, log_keys, metrics, note_retry, reject, stale
+from livectl.redelivery import attempts_for
 
 __all__ = [
     "DEFAULT_DEADLINE_MARGIN",
@@ -74,7 +77,9 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------------
 
 
-def provider_call(*, data: dict[str, Any], command: Command, container: Container, deadline: float) -> dict[str, Any]:
+def provider_call(
+    *, data: dict[str, Any], command: Command, container: Container, deadline: float, attempts: int | None = None
+) -> dict[str, Any]:
     """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
     Powertools and replayed to every duplicate of the command.
 
@@ -91,7 +96,7 @@ def provider_call(*, data: dict[str, Any], command: Command, container: Containe
         credentials,
         container.client,
         deadline=deadline,
-        policy=container.policy,
+        policy=_policy(container, attempts),
         limiter=container.limiter(command.name, command.account),
         confirm_limiter=_confirm_limiter(command, container),
         now=container.now,
@@ -102,6 +107,12 @@ def provider_call(*, data: dict[str, Any], command: Command, container: Containe
     out: dict[str, Any] = dataclasses.asdict(outcome)
     out["at"] = iso(container.now())
     return out
+
+
+def _policy(container: Container, attempts: int | None) -> Any:
+    if attempts is None or attempts >= container.policy.attempts:
+        return container.policy
+    return dataclasses.replace(container.policy, attempts=max(1, attempts))
 
 
 def _confirm_limiter(command: Command, container: Container) -> Any:
@@ -183,7 +194,9 @@ def process_command(
         )
     data = {"key": command.key, "fingerprint": command.fingerprint}
     try:
-        outcome = box.unit(command.name)(data=data, command=command, container=box, deadline=deadline)
+        outcome = box.unit(command.name)(
+            data=data, command=command, container=box, deadline=deadline, attempts=attempts_for(receive_count)
+        )
     except IdempotencyValidationError:
         error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")
         return reject(box, body, error, now, action_name, message_id)
