@@ -11,13 +11,12 @@ must be the one the document predicts:
 - unsigned runs: whatever else the request holds, a request without a valid `Sign` is a 401.
 
 A hypothesis property pins the request schema to the parser: for any document, the schema accepts it exactly when
-`verify` parses it. `make fuzz` runs all of these longer (LIVECTL_FUZZ_SCALE) and prints the figures.
+`verify` parses it. `make fuzz` runs all of these longer (LIVECTL_FUZZ_FUZZ_SCALE) and prints the figures.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -32,17 +31,16 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from livectl.callbacks import DEFAULT_WINDOW_SECONDS, Callback, Rejection, verify
+from livectl.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS, Callback, Rejection, verify
 from livectl.signing import trtc_callback_sign
 from livectl_cli.http_adapter import HttpAdapter
-from tests.callback.conftest import APP_ID, KEY, cjson
+from tests.callback.conftest import APP_ID, FUZZ_SCALE, KEY, cjson, report
 from tests.callback.test_callback_fuzz import NOW_MS, callback_docs
 
 pytestmark = [pytest.mark.aws, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "docs" / "webhook.openapi.yaml"
-SCALE = max(1, int(os.environ.get("LIVECTL_FUZZ_SCALE") or 1))  # `make fuzz` sets 20
 WINDOW_MS = DEFAULT_WINDOW_SECONDS * 1000
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much]
 
@@ -50,7 +48,7 @@ schema = schemathesis.openapi.from_path(OPENAPI)
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 # Excluded checks, each for a reason that is not the handler's to fix:
 # - positive_data_acceptance wants 2xx for every schema-valid body; a valid body outside the replay window is a 401
-#   by design, and `expect_signed` below checks the exact status instead.
+#   by design, and `expected_answer` below checks the exact status instead.
 # - unsupported_method wants 405 for other methods; the route is `POST /trtc/callback` only, so API Gateway (and the
 #   local front door) answers 404 before the function runs.
 EXCLUDED_CHECKS = [openapi_checks.positive_data_acceptance, openapi_checks.unsupported_method]
@@ -91,17 +89,19 @@ FIGURES: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def print_figures() -> Iterator[None]:
+def print_figures(pytestconfig: pytest.Config) -> Iterator[None]:
     yield
     if FIGURES:
-        statuses = {k: v for k, v in sorted(FIGURES.items()) if k.startswith("status ")}
-        reasons = {k: v for k, v in sorted(FIGURES.items()) if k.startswith("reason ")}
-        server_errors = sum(v for k, v in statuses.items() if k >= "status 500")
-        print(
-            f"\nwebhook fuzz (schemathesis): {FIGURES['requests']} requests "
-            f"({FIGURES['signed']} signed, {FIGURES['unsigned']} unsigned), 5xx: {server_errors}, "
-            f"by status {statuses}, by reason {reasons}"
+        statuses = {int(k.split()[1]): v for k, v in sorted(FIGURES.items()) if k.startswith("status ")}
+        reasons = {k.split()[1]: v for k, v in sorted(FIGURES.items()) if k.startswith("reason ")}
+        server_errors = sum(v for status, v in statuses.items() if status >= 500)
+        report(
+            pytestconfig,
+            f"webhook fuzz (schemathesis, HTTP): {FIGURES['requests']} requests ({FIGURES['signed']} signed, "
+            f"{FIGURES['unsigned']} unsigned), 5xx: {server_errors}, by status {statuses}",
         )
+        report(pytestconfig, f"  by reason {reasons}")
+        report(pytestconfig, f"  unsigned answered 401: {FIGURES['unsigned 401']} of {FIGURES['unsigned POST']}")
 
 
 def _count(signed: bool, status: int, body: bytes) -> None:
@@ -109,9 +109,9 @@ def _count(signed: bool, status: int, body: bytes) -> None:
     FIGURES["signed" if signed else "unsigned"] += 1
     FIGURES[f"status {status}"] += 1
     try:
-        reason = json.loads(body).get("error", "ok" if status == 200 else "front door")
+        reason = json.loads(body).get("error", "ok" if status == 200 else "front_door")
     except (ValueError, AttributeError):
-        reason = "not json"
+        reason = "not_json"
     FIGURES[f"reason {reason}"] += 1
 
 
@@ -144,13 +144,16 @@ def expected_answer(request: Any, validate: Any) -> tuple[int, set[str]]:
     Worked out from the bytes and headers on the wire, since schemathesis's coverage phase may drop a header or
     change the method after the hook signed the body."""
     if request.method != "POST":
-        return 404, {"front door"}  # no route: API Gateway answers before the function (not part of the document)
+        return 404, {"front_door"}  # no route: API Gateway answers before the function (not part of the document)
     raw = request.body or b""
     raw = raw.encode("utf-8") if isinstance(raw, str) else raw
+    if len(raw) > DEFAULT_MAX_BYTES:
+        return 413, {"too_large"}
     sign = request.headers.get("Sign")
     if not sign or not sign.strip():
         return 401, {"missing_sign"}
-    if request.headers.get("SdkAppId", "").strip() != str(APP_ID):
+    app_id = request.headers.get("SdkAppId", "").strip()
+    if not (app_id.isascii() and app_id.isdigit() and len(app_id) < 19 and int(app_id) == APP_ID):
         return 401, {"sdk_app_id"}
     if sign.strip() != trtc_callback_sign(KEY, raw):
         return 401, {"bad_sign"}
@@ -172,7 +175,7 @@ def check_answer(case: Any, response: Any, *, signed: bool, headers: dict[str, s
         answer = response.json()
     except ValueError:
         answer = {}
-    word = answer.get("error", "ok") if status != 404 else "front door"
+    word = answer.get("error", "ok") if status != 404 else "front_door"
     assert (response.status_code, word) in {(status, r) for r in reasons}, (response.request.body, answer)
     if status != 404:
         excluded = SIGNED_EXCLUDED_CHECKS if signed else EXCLUDED_CHECKS
@@ -180,7 +183,7 @@ def check_answer(case: Any, response: Any, *, signed: bool, headers: dict[str, s
 
 
 @schema.parametrize()
-@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=HEALTH)
+@settings(max_examples=60 * FUZZ_SCALE, deadline=None, suppress_health_check=HEALTH)
 def test_signed_requests_get_the_documented_answer(case: Any, webhook: str) -> None:
     raw = wire_body(case)
     headers = {"Sign": trtc_callback_sign(KEY, raw), "SdkAppId": str(APP_ID), "Content-Type": "application/json"}
@@ -189,11 +192,14 @@ def test_signed_requests_get_the_documented_answer(case: Any, webhook: str) -> N
 
 
 @schema.parametrize()
-@settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=HEALTH)
+@settings(max_examples=40 * FUZZ_SCALE, deadline=None, suppress_health_check=HEALTH)
 def test_unsigned_requests_are_401(case: Any, webhook: str) -> None:
     """The generated `Sign` (any string, or none) never verifies: 401, whatever the SdkAppId and the body."""
     response = case.call(base_url=webhook)
     check_answer(case, response, signed=False)
+    if response.request.method == "POST":
+        FIGURES["unsigned POST"] += 1
+        FIGURES["unsigned 401"] += response.status_code == 401
     assert response.status_code == 401 or response.request.method != "POST", response.text
 
 
@@ -203,7 +209,7 @@ def test_unsigned_requests_are_401(case: Any, webhook: str) -> None:
 NOW = datetime.fromtimestamp(NOW_MS / 1000, UTC)
 
 
-@settings(max_examples=1500 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500 * FUZZ_SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(callback_docs())
 def test_request_schema_accepts_exactly_what_verify_parses(doc: Any) -> None:
     """Signed and inside the window, a body is parsed iff the document's schema accepts it; else 400."""
