@@ -280,7 +280,10 @@ def emf_metrics(text: str) -> list[tuple[str, dict[str, str]]]:
 
 
 def report(config: pytest.Config, line: str) -> None:
-    """A figure for `make fuzz`'s output, shown without `-s` (the handler's own log lines stay captured)."""
+    """A figure for `make fuzz`'s output, written past pytest's capture (the handler's log lines stay captured)."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and FUZZ_SCALE > 1:
-        reporter.write_line(line)
+    if FUZZ_SCALE > 1 and capture is not None and reporter is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(line)
