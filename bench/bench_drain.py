@@ -20,7 +20,7 @@ before the clock starts. Figures:
 - throttling answers caused by livectl = emulator-enforced throttles (no injected fault) / provider calls
   (bar < 1 %); the peak calls in any 1 s window (the emulator's rule) is shown beside it;
 - provider calls per command.
-BENCH_DRAIN_MODE: "concurrent" (the five actions at once; their limits are independent), "sequential" (one
+BENCH_DRAIN_MODE: "concurrent" (the six actions at once; their limits are independent), "sequential" (one
 action at a time), default "sequential" (see the module's notes in run() output).
 BENCH_DRAIN_ACTIONS: comma-separated subset of action names.
 """
@@ -55,6 +55,7 @@ TASKS: dict[str, tuple[str, str | None, Callable[[str], dict[str, Any]]]] = {
     "StopPullRecordTask": ("pull_record", None, lambda t: {"TaskId": t}),
     "GetPullRecordTask": ("pull_record", None, lambda t: {"TaskID": t}),
     "RestartPullToPushTask": ("pull_to_push", "停用", lambda t: {"TaskId": t}),
+    "StopPullToPushTask": ("pull_to_push", None, lambda t: {"TaskId": t}),
     "DeleteCloudRecording": ("cloud_recording", None, lambda t: {**TRTC_PARAMS, "TaskId": t}),
     "StopPublishCdnStream": ("cdn_publish", None, lambda t: {**TRTC_PARAMS, "TaskId": t}),
 }

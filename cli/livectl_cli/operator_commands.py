@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from livectl.catalogue import ACTIONS
 from livectl.errors import LivectlError
+from livectl.schedules import STOP_ACTIONS
 from livectl_cli.common import CliError, HelpFormatter, json_object, parse_duration, parse_time, utc_now
 
 STATE_FILE = ".livectl-local.json"
@@ -33,6 +34,7 @@ ACTION_STEMS = {
     "StopPullRecordTask": "StopPullRecord",
     "GetPullRecordTask": "GetPullRecord",
     "RestartPullToPushTask": "RestartPullToPush",
+    "StopPullToPushTask": "StopPullToPush",
     "DeleteCloudRecording": "DeleteCloudRecording",
     "StopPublishCdnStream": "StopCdnPublish",
 }
@@ -260,6 +262,7 @@ def _send_file(args: argparse.Namespace) -> int:
 SCHEDULE_EPILOG = """\
 examples:
   livectl schedule-stop StopPullRecordTask --params '{"TaskId": "f831f3b0"}' --after 2h
+  livectl schedule-stop StopPullToPushTask --params '{"TaskId": "relay-1"}' --at 2026-11-21T22:00:00+08:00
   livectl schedule-stop StopPublishCdnStream \\
       --params '{"SdkAppId": 1400000001, "TaskId": "t1", "Region": "ap-guangzhou"}' --at 2026-11-21T18:00:00+08:00
 Scheduling the same task again MOVES its schedule. By default the schedule is written directly (with the
@@ -288,9 +291,7 @@ def _schedule_deps(target: Target) -> Any:
 
     group = target.output("ScheduleGroupName")
     queue_arns = {
-        action: target.output(f"{stem}QueueArn")
-        for action, stem in ACTION_STEMS.items()
-        if action in ("StopPullRecordTask", "DeleteCloudRecording", "StopPublishCdnStream")
+        action: target.output(f"{stem}QueueArn") for action, stem in ACTION_STEMS.items() if action in STOP_ACTIONS
     }
     schedule_target = ScheduleTarget(
         group=group,
@@ -585,7 +586,7 @@ def run_events(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------------
 def register(sub: Any) -> None:
     actions = sorted(ACTIONS)
-    stop_actions = ["DeleteCloudRecording", "StopPublishCdnStream", "StopPullRecordTask"]
+    stop_actions = sorted(STOP_ACTIONS)
 
     send = sub.add_parser(
         "send",

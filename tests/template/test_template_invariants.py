@@ -91,6 +91,7 @@ def test_schedule_manager_env_points_at_the_stop_queues(cfn, defaults):
     queue_arns = json.loads(resolve(env["ACTION_QUEUE_ARNS"], defaults))
     assert queue_arns == {
         "StopPullRecordTask": "<StopPullRecordQueue.Arn>",
+        "StopPullToPushTask": "<StopPullToPushQueue.Arn>",
         "DeleteCloudRecording": "<DeleteCloudRecordingQueue.Arn>",
         "StopPublishCdnStream": "<StopCdnPublishQueue.Arn>",
     }
@@ -113,7 +114,7 @@ def test_env_values_are_names_not_secrets(cfn, defaults):
 # ---------------------------------------------------------------------------------------------------------------
 def test_every_sqs_event_source_reports_partial_failures(cfn, defaults):
     mappings = esms(cfn)
-    assert len(mappings) == 6  # five actions + schedule requests
+    assert len(mappings) == 7  # six actions + schedule requests
     for lid, esm in mappings.items():
         p = esm["Properties"]
         assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"], lid
@@ -232,7 +233,14 @@ def test_bus_and_schedule_group(cfn):
 
 def test_outputs_the_cli_finds_a_stack_by(source):
     outputs = set(source["Outputs"])
-    for queue in ("StopPullRecord", "GetPullRecord", "RestartPullToPush", "DeleteCloudRecording", "StopCdnPublish"):
+    for queue in (
+        "StopPullRecord",
+        "GetPullRecord",
+        "RestartPullToPush",
+        "StopPullToPush",
+        "DeleteCloudRecording",
+        "StopCdnPublish",
+    ):
         assert {f"{queue}QueueUrl", f"{queue}QueueArn", f"{queue}DLQUrl"} <= outputs
     assert {
         "ScheduleRequestQueueUrl",
@@ -273,7 +281,7 @@ def test_every_dlq_has_a_depth_alarm(cfn):
         if p["Namespace"] == "AWS/SQS" and p["MetricName"] == "ApproximateNumberOfMessagesVisible":
             assert p["Threshold"] == 0 and p["ComparisonOperator"] == "GreaterThanThreshold", lid
             alarmed[ref_target(p["Dimensions"][0]["Value"])] = lid
-    assert len(dlqs) == 7
+    assert len(dlqs) == 8
     assert dlqs <= set(alarmed), dlqs - set(alarmed)
 
 
@@ -389,7 +397,7 @@ def test_only_action_functions_read_provider_secrets_and_only_their_providers(cf
     for provider in PROVIDER_SECRET_SAMPLES:
         expected = {function_role(cfn, fid) for fid, (_, _, p) in ACTION_FUNCTIONS.items() if p == provider}
         assert readers[provider] == expected, provider
-    assert len(readers["volcengine"]) == 3 and len(readers["trtc"]) == 2
+    assert len(readers["volcengine"]) == 4 and len(readers["trtc"]) == 2
 
 
 def test_callback_secret_is_readable_by_the_callback_function_only(cfn, defaults):

@@ -1,5 +1,5 @@
-"""The emulator without HTTP: accounts, tasks, request log, rate windows, faults, the five actions and the
-query livectl settles a restart with (ListPullToPushTaskV2).
+"""The emulator without HTTP: accounts, tasks, request log, rate windows, faults, the six actions and the
+query livectl settles a relay's stop or restart with (ListPullToPushTaskV2).
 
 `EmulatorCore.provider_call` takes a parsed request and returns a `Reply`; the HTTP layer (server.py) only
 reads sockets and writes replies (and carries out the delivery faults: delay, drop, truncation).
@@ -382,7 +382,7 @@ class EmulatorCore:
         entry["http_status"] = reply.status
         return reply
 
-    # ---- the five actions --------------------------------------------------------------------------------------
+    # ---- the six actions --------------------------------------------------------------------------------------
     def _perform(self, req: Request, action: Action, shape: _Shape, entry: dict[str, Any], now: float) -> Reply:
         try:
             params = self._params(req, action)
@@ -471,12 +471,19 @@ class EmulatorCore:
                 task.end_time = now
             task.move(PullRecordStatus.STOPPED.value, now, by)
             return {}
-        # RestartPullToPushTask
-        if task.status != PullRecordStatus.STOPPED.value:
-            raise _CallError("InvalidParam", f"The task {task_id} is {task.status}; only 停用 tasks can restart.")
         group = params.get("GroupName")
         if group is not None and task.group_name is not None and group != task.group_name:
             raise _CallError("InvalidParam", f"The task {task_id} is not in group {group!r}.")
+        if action.name == "StopPullToPushTask":
+            if task.status not in (PullRecordStatus.NOT_STARTED.value, PullRecordStatus.ACTIVE.value):
+                raise _CallError(
+                    "InvalidParam", f"The task {task_id} is {task.status}; only 未开始 or 生效中 can stop."
+                )
+            task.move(PullRecordStatus.STOPPED.value, now, by)
+            return {}
+        # RestartPullToPushTask
+        if task.status != PullRecordStatus.STOPPED.value:
+            raise _CallError("InvalidParam", f"The task {task_id} is {task.status}; only 停用 tasks can restart.")
         task.move(PullRecordStatus.ACTIVE.value, now, by)
         return {}
 

@@ -4,7 +4,8 @@ Scenario (all through the operator CLI where an operator would use it):
  1. seed the emulator with one task of every kind;
  2. send one command per action through its queue (`livectl send`), the stop twice (a duplicate), and an
     invalid command straight onto a queue (a broken producer);
- 3. schedule an auto-stop 30 s ahead, move it to 2 s ahead, let it fire; schedule another and cancel it;
+ 3. schedule an auto-stop 30 s ahead, move it to 2 s ahead, let it fire; stop a Volcengine relay on schedule;
+    schedule another and cancel it;
  4. the emulator posts TRTC callbacks (recording files, relay status) to the webhook; a forged one is refused;
  5. print the tasks with their final state and the outcome events seen on the bus; check each expectation
     against the ledger, the emulator's call and callback logs, the events and the DLQs. Exit 1 if any is missing.
@@ -33,6 +34,7 @@ TASKS: list[dict[str, Any]] = [
     {"kind": "pull_record", "task_id": "demo-rec-query", "status": "生效中"},
     {"kind": "pull_record", "task_id": "demo-rec-cancel", "status": "生效中"},
     {"kind": "pull_to_push", "task_id": "demo-relay-restart", "status": "停用"},
+    {"kind": "pull_to_push", "task_id": "demo-relay-stop", "status": "生效中"},
     {"kind": "cloud_recording", "task_id": "demo-cloudrec-vod", "storage": "vod", "files": 2},
     {"kind": "cloud_recording", "task_id": "demo-cloudrec-cos", "storage": "cos", "format": "hls+mp4", "files": 1},
     {"kind": "cdn_publish", "task_id": "demo-cdn-stop"},
@@ -153,10 +155,12 @@ class Demo:
         self.sqs.send_message(QueueUrl=self.stack.outputs["StopPullRecordQueueUrl"], MessageBody=json.dumps(bad))
         self.out(f"  sent {json.dumps(bad)}")
 
-        self.out("\n== 3. scheduled auto-stop: schedule 30 s ahead, move to 2 s ahead, let it fire; cancel another")
+        self.out("\n== 3. scheduled auto-stop: schedule 30 s ahead, move to 2 s ahead, let it fire; a relay stopped")
+        self.out("   on schedule (StopPullToPushTask); cancel another")
         cos = json.dumps({**TRTC, "TaskId": "demo-cloudrec-cos"})
         self.cli("schedule-stop", "DeleteCloudRecording", "--params", cos, "--after", "30s")
         self.cli("schedule-stop", "DeleteCloudRecording", "--params", cos, "--after", "2s")
+        self.cli("schedule-stop", "StopPullToPushTask", "--params", '{"TaskId": "demo-relay-stop"}', "--after", "2s")
         self.cli("schedule-stop", "StopPullRecordTask", "--params", '{"TaskId": "demo-rec-cancel"}', "--after", "3s")
         self.cli("schedules")
         self.cli("cancel-stop", "StopPullRecordTask", "--params", '{"TaskId": "demo-rec-cancel"}')
@@ -195,6 +199,7 @@ class Demo:
             and bool(self.events_of("Recording Uploaded", "demo-cloudrec-vod"))
             and bool(self.events_of("Task Stopped", "demo-rec-stop"))
             and bool(self.events_of("Task Restarted", "demo-relay-restart"))
+            and bool(self.events_of("Task Stopped", "demo-relay-stop"))
             and bool(self.events_of("Task Status", "demo-rec-query"))
             and bool(self.events_of("Task Stopped", "demo-cdn-stop"))
             and bool(self.events_of("Command Rejected"))
@@ -235,7 +240,7 @@ class Demo:
         def check(name: str, ok: bool, detail: str = "") -> None:
             c.append(Check(name, bool(ok), detail))
 
-        # Job 2: message-triggered control, all five actions.
+        # Job 2: message-triggered control (the sixth action, StopPullToPushTask, runs on schedule below).
         stop_calls = [x for x in em.calls("StopPullRecordTask") if x.get("task_id") == "demo-rec-stop"]
         check(
             "StopPullRecordTask: task stopped at the provider, ledger 'stopped', Task Stopped event",
@@ -293,6 +298,15 @@ class Demo:
             and self.emulator_status("cloud_recording", "demo-cloudrec-cos") == "Exited"
             and bool(self.events_of("Task Stopped", "demo-cloudrec-cos")),
             f"fired {len(fired)}x",
+        )
+        relay_fired = [f for f in self.stack.clock.fired if "pullpush" in f["name"] and f["error"] is None]
+        check(
+            "StopPullToPushTask on schedule: fired once, relay 停用, ledger 'stopped', Task Stopped event",
+            len(relay_fired) == 1
+            and self.emulator_status("pull_to_push", "demo-relay-stop") == "停用"
+            and self.state("volcengine", "demo-relay-stop").get("state") == "stopped"
+            and bool(self.events_of("Task Stopped", "demo-relay-stop")),
+            f"fired {len(relay_fired)}x",
         )
         pending = self.scheduler.list_schedules(GroupName=self.stack.outputs["ScheduleGroupName"]).get("Schedules", [])
         check(

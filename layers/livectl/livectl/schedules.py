@@ -29,6 +29,7 @@ from livectl.errors import InvalidCommand, PermanentProviderError
 STOP_ACTIONS: dict[str, str] = {
     # action -> short name used in schedule names
     "StopPullRecordTask": "pullrec",
+    "StopPullToPushTask": "pullpush",
     "DeleteCloudRecording": "cloudrec",
     "StopPublishCdnStream": "cdnpub",
 }
