@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -24,6 +26,40 @@ from urllib.parse import urlsplit
 
 Handler = Callable[[dict[str, Any], Any], Any]
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # HTTP API's payload limit: larger requests never reach the function
+# A client that stops sending mid-request gets a 408 after this long instead of holding a thread forever.
+READ_TIMEOUT_SECONDS = 30.0
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_JSON = {"content-type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An answer given before the body is read; the connection is closed after it (the framing is unknown)."""
+
+    status: int
+    message: str
+
+
+def body_length(method: str, values: list[str], transfer_encoding: str | None) -> int | Refusal:
+    """The request body's length from its Content-Length header(s), as RFC 9112 section 6.3 reads them.
+
+    Only digits are a length (`-1`, `+5`, `1e3` and `abc` are not). Repeated headers must agree. No length on a
+    method that carries a body, or a Transfer-Encoding (not supported here), is 411.
+    """
+    if transfer_encoding is not None:
+        return Refusal(411, "Transfer-Encoding is not supported; send Content-Length")
+    texts = {v.strip() for value in values for v in value.split(",")}
+    if not texts:
+        return Refusal(411, "Content-Length is required") if method in _BODY_METHODS else 0
+    if len(texts) > 1:
+        return Refusal(400, "conflicting Content-Length headers")
+    (text,) = texts
+    if not (text.isascii() and text.isdigit()):
+        return Refusal(400, "Content-Length must be a non-negative integer")
+    # Compare digit counts first: int() of a 5,000-digit string raises ValueError (sys.int_info limit).
+    if len(text.lstrip("0")) > len(str(API_GATEWAY_MAX_BODY)) or int(text) > API_GATEWAY_MAX_BODY:
+        return Refusal(413, "Request Entity Too Large")
+    return int(text)
 
 
 def to_event(
@@ -92,6 +128,17 @@ def lambda_context(name: str, request_id: str) -> Any:
     )
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer is its own business: no traceback in the local stack's output."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):  # a defect here, said in one line (the default prints a traceback)
+            print(f"http adapter: {type(error).__name__} while serving a request", file=sys.stderr)
+
+
 class HttpAdapter:
     """Serves `routes` ("METHOD /path" -> handler) on host:port (port 0 = any free port), one thread per request."""
 
@@ -104,6 +151,7 @@ class HttpAdapter:
 
         class _Request(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = READ_TIMEOUT_SECONDS  # socket timeout for every read: no client can hold a thread forever
 
             def log_message(self, format: str, *args: Any) -> None:  # bodies and headers stay out of logs
                 return
@@ -113,7 +161,7 @@ class HttpAdapter:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _any
 
-        self.server = ThreadingHTTPServer((host, port), _Request)
+        self.server = _QuietServer((host, port), _Request)
         self.server.daemon_threads = True
         self.host = host
         self.port = int(self.server.server_address[1])
@@ -145,23 +193,36 @@ class HttpAdapter:
         return self.routes.get((method, path)) or self.routes.get(("ANY", path))
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
-        if length > API_GATEWAY_MAX_BODY:
-            self._send(request, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
-            request.close_connection = True
+        length = body_length(
+            request.command, request.headers.get_all("Content-Length") or [], request.headers.get("Transfer-Encoding")
+        )
+        if isinstance(length, Refusal):
+            self._refuse(request, length)
             return
-        body = request.rfile.read(length) if length else b""
+        try:
+            body = request.rfile.read(length) if length else b""
+        except TimeoutError:
+            self._refuse(request, Refusal(408, "Request Timeout"))
+            return
+        if len(body) < length:  # the client closed its side before sending the whole body
+            self._refuse(request, Refusal(400, "body is shorter than Content-Length"))
+            return
         handler = self.match(request.command, urlsplit(request.path).path)
         if handler is None:
-            self._send(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+            self._send(request, 404, _JSON, b'{"message":"Not Found"}')
             return
         event = to_event(request.command, request.path, list(request.headers.items()), body)
         try:
             result = handler(event, lambda_context("local", event["requestContext"]["requestId"]))
             status, headers, payload = from_result(result)
         except Exception:  # what API Gateway answers when the integration fails
-            status, headers, payload = 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+            status, headers, payload = 500, _JSON, b'{"message":"Internal Server Error"}'
         self._send(request, status, headers, payload)
+
+    def _refuse(self, request: BaseHTTPRequestHandler, refusal: Refusal) -> None:
+        request.close_connection = True
+        payload = json.dumps({"message": refusal.message}).encode("utf-8")
+        self._send(request, refusal.status, {**_JSON, "connection": "close"}, payload)
 
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, status: int, headers: Mapping[str, str], payload: bytes) -> None:

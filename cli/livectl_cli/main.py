@@ -1,44 +1,72 @@
-"""`livectl`: the operators' command line. Each subcommand lives in its own module with a `register`."""
+"""`livectl`: the operators' command line. Each subcommand lives in its own module with a `register`.
+
+Every failure ends as one line on stderr: `livectl: <what is wrong>`, exit 2 for bad input and 1 for anything
+else. An unexpected exception is one line too; LIVECTL_DEBUG=1 shows its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import traceback
 from collections.abc import Sequence
 
 from livectl import __version__
-from livectl_cli import local_commands, operator_commands, provider_commands
-from livectl_cli.common import CliError
+from livectl_cli import local_commands, observe_commands, operator_commands, provider_commands
+from livectl_cli.common import CliError, Parser, emit
 from livectl_cli.emulator import command as emulator_command
 
-SUBCOMMAND_MODULES = [provider_commands, emulator_command, operator_commands, local_commands]
+SUBCOMMAND_MODULES = [provider_commands, emulator_command, operator_commands, observe_commands, local_commands]
+DEBUG_ENV = "LIVECTL_DEBUG"
+_LOOKS_NEGATIVE = re.compile(r"-\d")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livectl",
         description="Control plane for Volcengine Live and Tencent TRTC tasks, on AWS.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"livectl {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for module in SUBCOMMAND_MODULES:
         module.register(sub)
     return parser
 
 
+def attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """`--after -5m` → `--after=-5m`: argparse takes `-5m` for an option and says only "expected one
+    argument"; attached, the value reaches the option's own check, which says what is wrong with it."""
+    out: list[str] = []
+    for token in argv:
+        if out and _LOOKS_NEGATIVE.match(token) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = build_parser().parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
         code: int = args.handler(args)
         return code
     except CliError as exc:
-        print(f"livectl: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _one_line(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or an unforeseen failure: still one line, the traceback on request
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        return _one_line(f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)", 1)
+
+
+def _one_line(message: str, code: int) -> int:
+    emit(f"livectl: {' '.join(message.split())}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Operator commands against the local stack or a deployed one: send, schedule-stop, cancel-stop, schedules,
-task, events.
+"""Operator commands against the local stack or a deployed one: send, schedule-stop, cancel-stop, schedules
+(`observe_commands` has task, rejected and events).
 
 Target: `--stack NAME` reads that CloudFormation stack's outputs (usual AWS credentials and region);
 otherwise the local stack, from the state file `livectl local` writes (`.livectl-local.json`, or the path in
@@ -13,9 +13,7 @@ import argparse
 import json
 import os
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -24,7 +22,17 @@ from typing import Any, TextIO
 from livectl.catalogue import ACTIONS
 from livectl.errors import LivectlError
 from livectl.schedules import STOP_ACTIONS
-from livectl_cli.common import CliError, HelpFormatter, json_object, parse_duration, parse_time, utc_now
+from livectl_cli.common import (
+    CliError,
+    HelpFormatter,
+    emit,
+    emit_json,
+    json_object,
+    parse_duration,
+    parse_time,
+    printable,
+    utc_now,
+)
 
 STATE_FILE = ".livectl-local.json"
 LOCAL_STACK_NAME = "livectl-local"
@@ -88,10 +96,11 @@ def resolve_target(args: argparse.Namespace) -> Target:
     if path.is_file():
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CliError(f"cannot read {path}: {exc}") from exc
-        _use_local_environment(state["aws_endpoint"], state["region"])
-        return Target("local", LOCAL_STACK_NAME, state["outputs"], state["region"], state["aws_endpoint"])
+            endpoint, region, outputs = state["aws_endpoint"], state["region"], dict(state["outputs"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"cannot read {path} (written by `livectl local`): {exc!r}") from exc
+        _use_local_environment(endpoint, region)
+        return Target("local", LOCAL_STACK_NAME, outputs, region, endpoint)
     url = os.environ.get("LIVECTL_LOCAL_URL")
     if url:
         from livectl_cli.local.cfn import Template
@@ -170,12 +179,13 @@ def build_command(
     action: str, params: dict[str, Any], account: str | None, command_id: str | None, not_after: str | None
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {"action": action, "params": params}
-    if account:
+    # An option given empty is still given: the contract then says what is wrong with it ("" is no id).
+    if account is not None:
         doc["account"] = account
-    if command_id:
+    if command_id is not None:
         doc["id"] = command_id
-    if not_after:
-        doc["not_after"] = parse_time(not_after).isoformat()
+    if not_after is not None:
+        doc["not_after"] = parse_time(not_after, "--not-after").isoformat()
     return doc
 
 
@@ -202,7 +212,7 @@ def run_send(args: argparse.Namespace) -> int:
     answer = _aws_call(
         "SendMessage", lambda: target.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(doc))
     )
-    print(
+    emit(
         f"sent {command.name} for task {command.task_id} (key {command.key[:16]}) to "
         f"{url.rsplit('/', 1)[-1]}: message {answer['MessageId']}"
     )
@@ -250,9 +260,9 @@ def _send_file(args: argparse.Namespace) -> int:
             _progress(sent + len(failed), total, out)
     out.write("\n")
     for line in invalid + failed:
-        print(f"  {line}", file=sys.stderr)
+        emit(f"  {line}", file=sys.stderr)
     per_action = ", ".join(f"{a} {len(v)}" for a, v in sorted(valid.items()))
-    print(f"sent {sent}, invalid {len(invalid)}, failed {len(failed)}" + (f" ({per_action})" if per_action else ""))
+    emit(f"sent {sent}, invalid {len(invalid)}, failed {len(failed)}" + (f" ({per_action})" if per_action else ""))
     return 0 if not invalid and not failed else 1
 
 
@@ -319,34 +329,42 @@ def _schedule_request(args: argparse.Namespace, extra: dict[str, Any]) -> int:
         answer = _aws_call(
             "SendMessage", lambda: target.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(request))
         )
-        print(f"schedule request sent to {url.rsplit('/', 1)[-1]}: message {answer['MessageId']}")
+        emit(f"schedule request sent to {url.rsplit('/', 1)[-1]}: message {answer['MessageId']}")
         return 0
     deps = _schedule_deps(target)
     result = _aws_call("schedule request", lambda: handle_schedule_request(request, deps, utc_now()))
     if result.get("status") == "rejected":
         raise CliError(f"invalid request: {result.get('message')}")
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+        emit_json(result, indent=2)
         return 0
     status = result["status"]
     if status in ("created", "moved"):
-        print(f"{status} {result['schedule']}: {result['action']} {result['task_id']} at {result['at']}")
+        emit(f"{status} {result['schedule']}: {result['action']} {result['task_id']} at {result['at']}")
     elif status == "cancelled":
-        print(f"cancelled {result['schedule']} ({result['action']} {result['task_id']})")
+        emit(f"cancelled {result['schedule']} ({result['action']} {result['task_id']})")
     else:
-        print(f"nothing to cancel: no pending auto-stop for {result['action']} {result['task_id']}")
+        emit(f"nothing to cancel: no pending auto-stop for {result['action']} {result['task_id']}")
     return 0
 
 
 def run_schedule_stop(args: argparse.Namespace) -> int:
-    if args.at:
-        at = parse_time(args.at)
-        if at <= utc_now():
-            raise CliError(f"--at {args.at} is in the past")
+    from livectl.schedules import MAX_HORIZON
+
+    now = utc_now()
+    limit = f"beyond the {MAX_HORIZON.days}-day limit of one-time schedules"
+    if args.at is not None:
+        at = parse_time(args.at, "--at")
+        if at <= now:
+            raise CliError(f"--at: {args.at} is in the past")
+        if at - now > MAX_HORIZON:
+            raise CliError(f"--at: {args.at} is {limit}")
         return _schedule_request(args, {"at": at.isoformat()})
-    duration = parse_duration(args.after)
+    duration = parse_duration(args.after, "--after")
     if duration.total_seconds() < 1:
-        raise CliError("--after must be at least 1s")
+        raise CliError(f"--after: {args.after!r} is shorter than 1s")
+    if duration > MAX_HORIZON:
+        raise CliError(f"--after: {args.after} is {limit}")
     seconds = int(duration.total_seconds())
     return _schedule_request(args, {"after": f"{seconds}s"})
 
@@ -362,10 +380,10 @@ def run_schedules(args: argparse.Namespace) -> int:
     scheduler = StopScheduler(target.output("ScheduleGroupName"))
     stops = _aws_call("ListSchedules", scheduler.list)
     if args.json:
-        print(json.dumps([s.as_dict() for s in stops], ensure_ascii=False, indent=2))
+        emit_json([s.as_dict() for s in stops], indent=2)
         return 0
     if not stops:
-        print("no pending auto-stops")
+        emit("no pending auto-stops")
         return 0
     rows: list[tuple[str, ...]] = [("AT (UTC)", "ACTION", "TASK", "ACCOUNT", "STATE", "NAME")]
     for s in stops:
@@ -373,79 +391,14 @@ def run_schedules(args: argparse.Namespace) -> int:
         task = str(params.get("TaskId") or params.get("TaskID") or "?")
         at = s.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if s.at else "?"
         rows.append((at, str(s.command.get("action")), task, str(s.command.get("account", "default")), s.state, s.name))
-    print(_table(rows))
+    emit(*_table(rows))
     return 0
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# task
-# ---------------------------------------------------------------------------------------------------------
-TASK_EPILOG = """\
-example:
-  livectl task f831f3b0                 # looks under both providers
-  livectl task rec-9 --provider trtc --json
-Shows the ledger's STATE item (state, provider status, last error, request id) and the task's history:
-commands applied (CMD#...) and TRTC callbacks received (CB#...), oldest first.
-"""
-
-
-def ledger_items(table: str, provider: str, task_id: str) -> list[dict[str, Any]]:
-    from livectl import aws
-    from livectl.callback_store import plain
-    from livectl.ledger import task_pk
-
-    client = aws.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": task_pk(provider, task_id)}},
-        "ConsistentRead": True,
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        answer = client.query(**kwargs)
-        items.extend(plain(i) for i in answer.get("Items", []))
-        if "LastEvaluatedKey" not in answer:
-            return items
-        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-
-
-def run_task(args: argparse.Namespace) -> int:
-    target = resolve_target(args)
-    table = target.output("LedgerTableName")
-    providers = [args.provider] if args.provider else ["volcengine", "trtc"]
-    found: dict[str, list[dict[str, Any]]] = {}
-    for provider in providers:
-        items = _aws_call("ledger Query", _bind(ledger_items, table, provider, args.task_id))
-        if items:
-            found[provider] = items
-    if not found:
-        raise CliError(f"task {args.task_id} is not in the ledger ({' or '.join(providers)})")
-    if args.json:
-        print(json.dumps(found, ensure_ascii=False, indent=2, default=str))
-        return 0
-    for provider, items in found.items():
-        state = next((i for i in items if i.get("sk") == "STATE"), None)
-        print(f"task {args.task_id} ({provider})")
-        if state:
-            for key in sorted(k for k in state if k not in ("pk", "sk")):
-                text = (
-                    json.dumps(state[key], ensure_ascii=False)
-                    if isinstance(state[key], dict | list)
-                    else str(state[key])
-                )
-                print(f"  {key:<18} {text if len(text) <= 100 else text[:99] + '…'}")
-        history = [i for i in items if i.get("sk") != "STATE"]
-        if history:
-            print("  history:")
-            for item in sorted(history, key=lambda i: str(i.get("at") or i.get("received_at") or i.get("sk"))):
-                print("   ", _history_line(item))
-    return 0
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    cells = [[printable(str(c)) for c in r] for r in rows]  # widths of what is shown, escapes included
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
 
 
 def _send_batch(sqs: Any, url: str, entries: list[dict[str, str]]) -> Any:
@@ -454,131 +407,6 @@ def _send_batch(sqs: Any, url: str, entries: list[dict[str, str]]) -> Any:
 
 def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
     return lambda: fn(*args)
-
-
-def _history_line(item: dict[str, Any]) -> str:
-    sk = str(item.get("sk", ""))
-    skip = {"pk", "sk", "expires_at", "published"}
-    if sk.startswith("CMD#"):
-        at = sk.split("#")[1]
-        fields = {k: v for k, v in item.items() if k not in skip and v not in (None, "")}
-        order = ["action", "outcome", "kind", "error_code", "request_id", "schedule", "scheduled_for"]
-        shown = [f"{k}={fields.pop(k)}" for k in order if k in fields]
-        return f"{at}  command  " + " ".join(shown)
-    if sk.startswith("CB#"):
-        order = ["event_type", "event_name", "status", "user_id", "room_id"]
-        described = " ".join(f"{k}={item[k]}" for k in order if item.get(k) not in (None, ""))
-        return f"{item.get('received_at', '?')}  callback {described}"
-    return f"{sk}  " + json.dumps({k: v for k, v in item.items() if k not in skip}, ensure_ascii=False, default=str)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# events
-# ---------------------------------------------------------------------------------------------------------
-EVENTS_EPILOG = """\
-examples:
-  livectl events --follow               # until Ctrl-C
-  livectl events --for 30 --json
-How: livectl puts a temporary rule on the stack's bus (source "livectl") targeting a temporary SQS queue it
-creates, prints what arrives, and removes both on exit. Locally this runs against moto; deployed, your
-credentials need events:PutRule/PutTargets/RemoveTargets/DeleteRule and sqs:CreateQueue/SetQueueAttributes/
-ReceiveMessage/DeleteMessage/DeleteQueue. Only events published while it runs are shown (EventBridge keeps no
-history; `livectl task` shows the ledger).
-"""
-
-
-class EventTap:
-    """A temporary rule on `bus` → a temporary queue; iterate to receive events as they arrive."""
-
-    def __init__(self, target: Target) -> None:
-        self.bus = target.output("EventBusName")
-        self.sqs = target.client("sqs")
-        self.events = target.client("events")
-        self.name = f"livectl-cli-events-{uuid.uuid4().hex[:8]}"
-        self.queue_url = ""
-        self.rule_arn = ""
-
-    def __enter__(self) -> EventTap:
-        self.queue_url = self.sqs.create_queue(QueueName=self.name, Attributes={"MessageRetentionPeriod": "3600"})[
-            "QueueUrl"
-        ]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        self.rule_arn = self.events.put_rule(
-            Name=self.name, EventBusName=self.bus, EventPattern=json.dumps({"source": ["livectl"]})
-        )["RuleArn"]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": self.rule_arn}},
-                }
-            ],
-        }
-        self.sqs.set_queue_attributes(QueueUrl=self.queue_url, Attributes={"Policy": json.dumps(policy)})
-        self.events.put_targets(Rule=self.name, EventBusName=self.bus, Targets=[{"Id": "cli", "Arn": queue_arn}])
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for step in (
-            lambda: self.events.remove_targets(Rule=self.name, EventBusName=self.bus, Ids=["cli"]),
-            lambda: self.events.delete_rule(Name=self.name, EventBusName=self.bus),
-            lambda: self.sqs.delete_queue(QueueUrl=self.queue_url),
-        ):
-            try:
-                step()
-            except Exception as exc:
-                print(f"livectl: cleanup of {self.name} failed: {type(exc).__name__}", file=sys.stderr)
-
-    def receive(self, wait: int = 1) -> Iterator[dict[str, Any]]:
-        answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
-        for message in answer.get("Messages", []):
-            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            try:
-                yield json.loads(message["Body"])
-            except ValueError:
-                continue
-
-
-def event_line(event: dict[str, Any]) -> str:
-    detail = event.get("detail") or {}
-    when = str(event.get("time", ""))[11:19]
-    parts = [detail.get(k) for k in ("action", "provider", "task_id")]
-    head = " ".join(str(p) for p in parts if p)
-    extra = []
-    for key in ("outcome", "state", "status", "event_type", "at", "schedule", "error_code", "reason", "request_id"):
-        value = detail.get(key)
-        if value not in (None, "", []):
-            extra.append(f"{key}={value}")
-    return f"{when}  {event.get('detail-type')!s:<22} {head}  {' '.join(extra)}".rstrip()
-
-
-def run_events(args: argparse.Namespace) -> int:
-    if not args.follow and args.for_seconds is None:
-        raise CliError("give --follow (until Ctrl-C) or --for SECONDS")
-    target = resolve_target(args)
-    deadline = time.monotonic() + args.for_seconds if args.for_seconds is not None else None
-    seen = 0
-    tap = EventTap(target)
-    _aws_call("creating the event tap", tap.__enter__)
-    try:
-        print(f"listening on {tap.bus} (Ctrl-C to stop)", file=sys.stderr)
-        while deadline is None or time.monotonic() < deadline:
-            for event in _aws_call("ReceiveMessage", lambda: list(tap.receive())):
-                seen += 1
-                print(json.dumps(event, ensure_ascii=False) if args.json else event_line(event), flush=True)
-                if args.count and seen >= args.count:
-                    return 0
-    except KeyboardInterrupt:
-        pass
-    finally:
-        tap.__exit__(None, None, None)
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -638,30 +466,3 @@ def register(sub: Any) -> None:
     schedules.add_argument("--json", action="store_true", help="print JSON")
     _add_target(schedules)
     schedules.set_defaults(handler=run_schedules)
-
-    task = sub.add_parser(
-        "task",
-        help="show a task's ledger entry and history",
-        description="Show a task's current state and history from the ledger.",
-        epilog=TASK_EPILOG,
-        formatter_class=HelpFormatter,
-    )
-    task.add_argument("task_id", metavar="TASK_ID")
-    task.add_argument("--provider", choices=["volcengine", "trtc"], help="default: look under both")
-    task.add_argument("--json", action="store_true", help="print the raw items as JSON")
-    _add_target(task)
-    task.set_defaults(handler=run_task)
-
-    events = sub.add_parser(
-        "events",
-        help="show outcome events as they arrive",
-        description="Print livectl's outcome events from the stack's bus as they arrive.",
-        epilog=EVENTS_EPILOG,
-        formatter_class=HelpFormatter,
-    )
-    events.add_argument("--follow", action="store_true", help="keep listening until Ctrl-C")
-    events.add_argument("--for", dest="for_seconds", type=float, help="listen this many seconds, then exit")
-    events.add_argument("--count", type=int, help="exit after this many events")
-    events.add_argument("--json", action="store_true", help="print each event as JSON")
-    _add_target(events)
-    events.set_defaults(handler=run_events)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -14,7 +13,7 @@ from livectl.errors import LivectlError
 from livectl.operations import perform
 from livectl.retry import RetryPolicy
 from livectl.signing import Credentials
-from livectl_cli.common import CliError, HelpFormatter, json_object, parse_time, utc_now
+from livectl_cli.common import CliError, HelpFormatter, emit_json, json_object, parse_time, positive_number, utc_now
 
 ENDPOINT_ENV = {VOLCENGINE: "LIVECTL_VOLCENGINE_ENDPOINT", TRTC: "LIVECTL_TRTC_ENDPOINT"}
 CREDENTIAL_ENV = {
@@ -73,7 +72,7 @@ def register(sub: Any) -> None:
         formatter_class=HelpFormatter,
     )
     _add_common(call, with_at=False)
-    call.add_argument("--timeout", type=float, default=30.0, help="overall seconds budget (default 30)")
+    call.add_argument("--timeout", type=positive_number, default=30.0, help="overall seconds budget (default 30)")
     call.set_defaults(handler=run_call)
 
 
@@ -103,12 +102,12 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
 
 def run_sign(args: argparse.Namespace) -> int:
     action, params, endpoint = _resolve(args)
-    now = parse_time(args.at) if args.at else utc_now()
+    now = parse_time(args.at, "--at") if args.at is not None else utc_now()
     region = args.region if (args.region and action.provider == VOLCENGINE) else VOLCENGINE_REGION
     prepared = prepare_request(
         action, params, credentials_from(args, action.provider), now, endpoint, volcengine_region=region
     )
-    print(json.dumps(prepared.as_dict(), ensure_ascii=False, indent=2))
+    emit_json(prepared.as_dict(), indent=2)
     return 0
 
 
@@ -127,20 +126,17 @@ def run_call(args: argparse.Namespace) -> int:
             policy=RetryPolicy(attempts=3),
         )
     except LivectlError as exc:
-        print(json.dumps(exc.as_dict(), ensure_ascii=False), file=sys.stderr)
+        emit_json(exc.as_dict(), file=sys.stderr)
         return 1
-    print(
-        json.dumps(
-            {
-                "action": outcome.action,
-                "status": outcome.status,
-                "request_id": outcome.request_id,
-                "result": outcome.result,
-                "provider_calls": outcome.provider_calls,
-                **({"error_code": outcome.error_code} if outcome.error_code else {}),
-            },
-            ensure_ascii=False,
-            indent=2,
-        )
+    emit_json(
+        {
+            "action": outcome.action,
+            "status": outcome.status,
+            "request_id": outcome.request_id,
+            "result": outcome.result,
+            "provider_calls": outcome.provider_calls,
+            **({"error_code": outcome.error_code} if outcome.error_code else {}),
+        },
+        indent=2,
     )
     return 0

@@ -9,10 +9,11 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from livectl.callback_store import CallbackService, build_service
+from livectl.callback_service import CallbackService, build_service
 from livectl.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS
 
 # Names and limits only, read once per container; the keys come from Secrets Manager on first use.
@@ -22,9 +23,9 @@ SECRET_NAME = os.environ.get("CALLBACK_SECRET_NAME", "")
 MAX_BYTES = int(os.environ.get("CALLBACK_MAX_BYTES") or DEFAULT_MAX_BYTES)
 WINDOW = float(os.environ.get("CALLBACK_WINDOW_SECONDS") or DEFAULT_WINDOW_SECONDS)
 IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "livectl"
 
 logger = Logger()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "livectl")
 _service: CallbackService | None = None
 
 
@@ -42,12 +43,16 @@ def service() -> CallbackService:
     return _service
 
 
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     reply = service().handle_event(event, datetime.now(UTC))
-    if reply.reason:
-        metrics.add_dimension("reason", reply.reason)
-    metrics.add_metric(name=reply.metric, unit=MetricUnit.Count, value=1)
+    # One metric per request, as its own EMF document: the per-request `reason` dimension then belongs to this
+    # metric alone. On the shared `Metrics` set it stayed there for every other metric of the process until a
+    # flush cleared it (never, with metrics disabled), so a later metric could carry another request's reason.
+    # single_metric prints even with POWERTOOLS_METRICS_DISABLED; honour it as the rest of Powertools does.
+    if not is_metrics_disabled():
+        with single_metric(name=reply.metric, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+            if reply.reason:
+                metric.add_dimension("reason", reply.reason)
     cb = reply.callback
     if reply.status >= 500:
         logger.error("callback not recorded", extra={"reason": reply.reason, "task_id": cb and cb.task_id})

@@ -162,6 +162,28 @@ def test_rejections_store_nothing_publish_nothing_and_count_a_metric(
         assert event["headers"]["sign"] not in output and event["headers"]["sign"] not in json.dumps(answer)
 
 
+def test_a_rejection_reason_never_reaches_another_metric(app, clock, moto_aws, log_lines, monkeypatch):
+    """Issue 10 item 11: the handler once put `reason` on Powertools' process-wide metric set. With metrics
+    disabled (the local stack) nothing ever cleared it, and the next EMF document written from that set (at 100
+    values Powertools writes one even when disabled) carried the callback's reason on another function's
+    metric: `ProviderPermanentFailures` with `reason: bad_sign`."""
+    from livectl.control import metrics as shared_metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setattr(shared_metrics.provider, "namespace", "livectl")  # as the template's env sets it
+    forged = make_event(raw_body(load_event("305")), sign="kkoFeO3Oh2ZHnjtg8tEAQhtXK16/KI05W3BQff8IvGA=")
+    try:
+        assert call(app, clock, forged)[0] == 401
+        for _ in range(100):  # the 100th value makes Powertools write the shared set out
+            shared_metrics.add_metric(name="ProviderPermanentFailures", unit="Count", value=1)
+        found = emf_metrics(log_lines())
+    finally:
+        shared_metrics.clear_metrics()
+    assert [name for name, _ in found if name.startswith("Callback")] == []  # disabled means disabled
+    others = [dims for name, dims in found if name == "ProviderPermanentFailures"]
+    assert others and all("reason" not in dims for dims in others)
+
+
 def test_accepted_and_duplicate_metrics(app, clock, moto_aws, log_lines):
     event = load_event("302")
     assert call(app, clock, event)[0] == 200

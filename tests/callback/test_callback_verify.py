@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from livectl import callbacks as cbm
+from livectl.callback_effects import effects_of
 from livectl.callbacks import (
     Callback,
     CallbackConfig,
     Rejection,
-    effects_of,
     header,
     request_from_event,
     signature_matches,

@@ -28,6 +28,7 @@ from tencentcloud.trtc.v20190722 import models, trtc_client
 from livectl.catalogue import ACTIONS, TRTC, validate_params
 from livectl.clients import prepare_request
 from livectl.signing import Credentials, tc3_signature
+from tests.strategies import param_text
 
 pytestmark = pytest.mark.differential
 
@@ -128,7 +129,7 @@ def trtc_calls(draw):
     region_param = next(p for p in action.params if p.name == "Region")
     return action, {
         "SdkAppId": draw(st.integers(min_value=1, max_value=2**53)),
-        "TaskId": draw(st.text(min_size=1, max_size=120).filter(lambda s: s.strip())),
+        "TaskId": draw(param_text(max_size=120)),
         "Region": draw(st.sampled_from(region_param.choices)),
     }
 

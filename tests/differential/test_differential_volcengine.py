@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, VOLCENGINE, validate_params
 from livectl.clients import prepare_request
 from livectl.signing import Credentials, sign_volcengine
+from tests.strategies import param_text
 
 pytestmark = pytest.mark.differential
 
@@ -161,7 +162,7 @@ def test_signer_matches_sdk_sign_only(method, host, path, query, extra, body, ak
 # --------------------------------------------------------------------------------------------------------
 VOLC_ACTIONS = sorted(name for name, a in ACTIONS.items() if a.provider == VOLCENGINE)
 task_ids = st.one_of(
-    st.text(min_size=1, max_size=64).filter(lambda s: s.strip()),
+    param_text(max_size=64),
     st.from_regex(r"\A[0-9a-f*]{24,40}\Z"),
 )
 
@@ -188,7 +189,7 @@ def _sdk_request(action: str, body: dict, host: str, ak: str, sk: str, token: st
 @given(
     action=st.sampled_from(VOLC_ACTIONS),
     task_id=task_ids,
-    group=st.one_of(st.none(), st.text(min_size=1, max_size=20).filter(lambda s: s.strip())),
+    group=st.one_of(st.none(), param_text(max_size=20)),
     host=hosts,
     ak=access_keys,
     sk=secrets,

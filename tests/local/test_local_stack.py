@@ -242,6 +242,30 @@ def test_bulk_send_reports_progress_and_a_summary(
     wait_for(lambda: all(stack.emulator.task("pull_record", f"t-bulk-{i}")["status"] == "停用" for i in range(3)))
 
 
+def test_rejected_lists_invalid_commands_with_field_and_reason(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A producer's invalid command (sent straight to the queue, past the CLI's own check) is recorded under
+    REJECTED#<day>; `livectl rejected` shows it, `livectl task` points there."""
+    sqs = boto3.client("sqs")
+    body = json.dumps({"action": "StopPullRecordTask", "params": {"TaskId": "t-rej\u001b[2J"}, "id": "rej-1"})
+    sqs.send_message(QueueUrl=stack.outputs["StopPullRecordQueueUrl"], MessageBody=body)
+
+    def listed() -> list[dict[str, Any]]:
+        return [i for i in cli_json(capsys, "rejected", "--json") if i.get("command_id") == "rej-1"]
+
+    (item,) = wait_for(listed)
+    assert item["field"] == "params.TaskId" and "control" in item["reason"]
+    assert main(["rejected"]) == 0
+    out = capsys.readouterr().out
+    assert "StopPullRecordTask  params.TaskId: params.TaskId must not contain control" in out
+    assert "command_id=rej-1" in out and "\x1b" not in out
+    assert main(["rejected", "--date", "2001-01-01"]) == 0
+    assert "no rejected commands on 2001-01-01" in capsys.readouterr().out
+    assert main(["task", "t-rej"]) == 2
+    assert "livectl rejected" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +93,43 @@ def test_invalid_record_is_acknowledged_not_retried(app, moto_stack):
     assert answer == {"batchItemFailures": []}
     assert len(moto_stack.schedules()) == 1
     assert "Command Rejected" in [e["detail-type"] for e in moto_stack.events()]
+
+
+def test_overlapping_invocations_each_answer_with_exactly_their_own_failures(app, moto_stack, monkeypatch):
+    """Issue 10 item 6: the local stack runs invocations in threads. A BatchProcessor shared between two overlapping
+    batches crossed their results (`deleted 0, kept 10`, then valid requests applied twice). Each batch here
+    holds one crashing record; a barrier inside the record handler makes the two batches overlap for sure."""
+    barrier = threading.Barrier(2, timeout=30)
+    real_apply = app.apply
+
+    def apply(body, message_id=None, receive_count=None):
+        task_id = json.loads(body)["params"]["TaskId"]
+        if task_id.startswith("wait"):
+            barrier.wait()  # both invocations are inside their batch now
+        if task_id.startswith("crash"):
+            raise RuntimeError(f"a bug meets {task_id}")
+        return real_apply(body, message_id, receive_count)
+
+    monkeypatch.setattr(app, "apply", apply)
+
+    def batch(name, size):
+        tasks = [f"wait-{name}", f"crash-{name}", *(f"ok-{name}-{i}" for i in range(size - 2))]
+        bodies = [json.dumps({"action": "StopPullRecordTask", "params": {"TaskId": t}, "after": "1h"}) for t in tasks]
+        return {"Records": [sqs_record(b, f"{name}-{i}") for i, b in enumerate(bodies)]}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(app.handler, batch("a", 10), LambdaContext(aws_request_id="req-a"))
+        second = pool.submit(app.handler, batch("b", 4), LambdaContext(aws_request_id="req-b"))
+        answers = first.result(timeout=60), second.result(timeout=60)
+
+    assert answers == (
+        {"batchItemFailures": [{"itemIdentifier": "a-1"}]},
+        {"batchItemFailures": [{"itemIdentifier": "b-1"}]},
+    )
+    assert len(moto_stack.schedules()) == (10 - 1) + (4 - 1)  # every valid request of both batches, once
+
+
+def sqs_record(body: str, message_id: str) -> dict:
+    record = copy.deepcopy(sample("schedule_manager.sqs.json")["Records"][0])
+    record.update(messageId=message_id, body=body)
+    return record

@@ -174,12 +174,17 @@ def test_redelivered_rejection_is_published_once(moto_stack, deps):
 
 
 def test_scheduler_failures_raise_for_a_retry(moto_stack, deps):
-    """An AWS failure is not a verdict on the request: it raises (the queue redelivers) and nothing is noted."""
+    """An AWS failure is not a verdict on the request: it raises (the queue redelivers), nothing is published and
+    the task's history is untouched, but the attempt's reason is noted, so a DLQ'd request is never unexplained."""
     moto_stack.scheduler.delete_schedule_group(Name=GROUP)
     with pytest.raises((AwsServiceError, PermanentProviderError)):
-        handle_schedule_request({**STOP, "after": "1h"}, deps, NOW)
+        handle_schedule_request({**STOP, "after": "1h"}, deps, NOW, message_id="m-9", receive_count=3)
     assert moto_stack.events() == []
-    assert Ledger(moto_stack.env["LEDGER_TABLE"], moto_stack.dynamodb).history("volcengine", "rec-1") == []
+    ledger = Ledger(moto_stack.env["LEDGER_TABLE"], moto_stack.dynamodb)
+    assert ledger.history("volcengine", "rec-1") == []
+    [note] = ledger.rejected(NOW.date().isoformat())
+    assert note["outcome"] == "error" and note["error_code"]  # moto's own code for a missing group varies
+    assert note["reason"].startswith("Scheduler CreateSchedule") and note["receive_count"] == 3
 
 
 def test_adapter_get_and_cancel_of_missing_schedules(moto_stack):

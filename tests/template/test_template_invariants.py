@@ -373,9 +373,11 @@ def test_schedule_manager_role_is_exactly_its_allowlist(cfn, defaults):
 def test_callback_role_reads_only_the_callback_secret(cfn, defaults):
     role = function_role(cfn, "TrtcCallbackFunction")
     callback_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:livectl-callback/trtc-??????"
-    # the webhook only writes the ledger (conditional put for dedupe, update of the task's state)
+    # the webhook writes the ledger (conditional put for dedupe, update of the task's state, a batch of FILE# items
+    # when a recording's files outgrow STATE) and reads back only those FILE# items (Query)
+    ledger = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:Query")
     assert grants(cfn, role, defaults) == (
-        {(a, "<LedgerTable.Arn>") for a in ("dynamodb:PutItem", "dynamodb:UpdateItem")}
+        {(a, "<LedgerTable.Arn>") for a in ledger}
         | {("events:PutEvents", BUS), ("secretsmanager:GetSecretValue", callback_secret)}
     )
     assert set(cfn["Resources"][role]["Properties"]["ManagedPolicyArns"]) == {BASIC}

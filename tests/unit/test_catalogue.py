@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livectl.catalogue import (
     ACTIONS,
@@ -276,3 +278,57 @@ def test_list_query_parameters():
         with pytest.raises(InvalidCommand) as err:
             validate_params(query, bad)
         assert err.value.field == field
+
+
+# -- control characters in parameters (issue 10 item 8) -----------------------------------------------------
+# Any character of these classes, somewhere in a text parameter, is refused with the field named: C0/C1
+# controls (ESC, newline...), DEL, line/paragraph separators, bidi marks/embeddings/overrides/isolates, lone
+# surrogates. Drawn from the Unicode categories, not from the implementation's own list.
+def _forbidden_char() -> st.SearchStrategy[str]:
+    import unicodedata
+
+    bidi = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    return st.one_of(
+        st.characters(categories=["Cc", "Zl", "Zp", "Cs"]),
+        st.sampled_from(bidi),
+    ).filter(lambda c: unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") or c in bidi)
+
+
+TEXT_PARAMS = [(a.name, p.name) for a in ACTIONS.values() for p in a.params if p.type is str and p.choices is None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    where=st.sampled_from(TEXT_PARAMS),
+    head=st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=20),
+    bad=_forbidden_char(),
+    tail=st.text(max_size=20),
+)
+def test_a_text_parameter_with_a_control_or_bidi_character_is_refused_naming_the_field(
+    where: tuple[str, str], head: str, bad: str, tail: str
+) -> None:
+    from livectl.command import parse_command
+
+    action_name, param = where
+    action = get_action(action_name)
+    params: dict[str, object] = {"TaskId": "t", "TaskID": "t", "SdkAppId": 1400000001}
+    params = {p.name: params.get(p.name, "t") for p in action.params if p.required}
+    if "Region" in params:
+        params["Region"] = next(p for p in action.params if p.name == "Region").choices[0]  # type: ignore[index]
+    params[param] = head + bad + tail
+    with pytest.raises(InvalidCommand) as caught:
+        parse_command({"action": action_name, "params": params})
+    assert caught.value.field == f"params.{param}"
+    assert bad not in caught.value.message  # the message names the code point; it never echoes the character
+
+
+@pytest.mark.parametrize("text", ["f831f3b0-aa", "生效中 task", "rec_9.x~", "emoji 🎥 ok", "a\u00e9b"])
+def test_printable_text_parameters_still_pass(text: str) -> None:
+    assert validate_params(get_action("StopPullRecordTask"), {"TaskId": text}) == {"TaskId": text}
+
+
+def test_the_schema_refuses_the_same_characters_as_the_catalogue() -> None:
+    from livectl.catalogue import FORBIDDEN_CHARS
+    from livectl.command import load_schema
+
+    assert load_schema()["definitions"]["Text"]["not"] == {"pattern": f"[{FORBIDDEN_CHARS}]"}

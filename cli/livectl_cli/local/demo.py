@@ -102,7 +102,7 @@ class Demo:
         ]
 
     def ledger(self, provider: str, task_id: str) -> list[dict[str, Any]]:
-        from livectl_cli.operator_commands import ledger_items
+        from livectl_cli.observe_commands import ledger_items
 
         return ledger_items(self.stack.outputs["LedgerTableName"], provider, task_id)
 
@@ -229,7 +229,7 @@ class Demo:
         return _table(rows)
 
     def event_lines(self) -> list[str]:
-        from livectl_cli.operator_commands import event_line
+        from livectl_cli.observe_commands import event_line
 
         return [event_line(e) for e in sorted(self.events, key=lambda e: str(e.get("time")))]
 

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from livectl_cli.local.cfn import Template, TemplateError
+from livectl_cli.local.handler_output import failure_reasons
 
 _ENV_LOCK = threading.RLock()
 
@@ -196,6 +197,7 @@ class Invocation:
     result: Any
     error: BaseException | None
     seconds: float
+    reasons: list[str] = field(default_factory=list)  # why batch records failed (codes), when any did
 
 
 class LocalFunction:
@@ -216,11 +218,13 @@ class LocalFunction:
     def invoke(self, event: Any, trigger: str) -> Invocation:
         context = LambdaContext(self.spec, self.region)
         start = time.monotonic()
-        try:
-            result = self.handler(event, context)
-            outcome = Invocation(self.spec.logical_id, trigger, True, result, None, time.monotonic() - start)
-        except Exception as exc:  # a function error, as Lambda would report it
-            outcome = Invocation(self.spec.logical_id, trigger, False, None, exc, time.monotonic() - start)
+        with failure_reasons().collect() as reasons:
+            try:
+                result = self.handler(event, context)
+                outcome = Invocation(self.spec.logical_id, trigger, True, result, None, time.monotonic() - start)
+            except Exception as exc:  # a function error, as Lambda would report it
+                outcome = Invocation(self.spec.logical_id, trigger, False, None, exc, time.monotonic() - start)
+        outcome.reasons = reasons
         if self.on_invoke:
             self.on_invoke(outcome, event)
         return outcome

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from livectl_cli.local.functions import Invocation, LocalFunction, SqsSource
+from livectl_cli.local.handler_output import summary
 
 DEFAULT_CONCURRENCY = 2  # when the source sets no ScalingConfig.MaximumConcurrency
 
@@ -195,9 +196,10 @@ class SqsPoller:
                 self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries[start : start + 10])
         receives = max(int((m.get("Attributes") or {}).get("ApproximateReceiveCount", "1")) for m in batch)
         status = "ok" if invocation.ok else f"ERROR {type(invocation.error).__name__}: {invocation.error}"
+        why = f" ({summary(invocation.reasons)})" if kept and invocation.ok and invocation.reasons else ""
         self.log(
             f"{self.function.spec.logical_id:<27} ← sqs {self.queue_label:<26} {len(batch)} msg"
             f"{'' if len(batch) == 1 else 's'} (receive #{receives}): {status}; deleted {len(delete)}, "
-            f"kept {len(kept)} [{invocation.seconds * 1000:.0f} ms]"
+            f"kept {len(kept)}{why} [{invocation.seconds * 1000:.0f} ms]"
         )
         return invocation

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from livectl_cli.local import resources
 from livectl_cli.local.cfn import Template
 from livectl_cli.local.clock import SchedulerClock
 from livectl_cli.local.functions import FunctionSpec, HttpRoute, LocalFunction, discover, import_handler
+from livectl_cli.local.handler_output import without_metric_documents
 from livectl_cli.local.poller import SqsPoller
 
 STACK_NAME = "livectl-local"
@@ -85,6 +87,7 @@ class LocalStack:
         self.emulator_url = ""
         self.outputs: dict[str, Any] = {}
         self._saved_env: dict[str, str | None] = {}
+        self._quiet = ExitStack()  # quiet mode's stdout filter, undone on stop
         self._log_lock = threading.Lock()
         self.started_at = 0.0
 
@@ -152,11 +155,14 @@ class LocalStack:
         if cfg.quiet_handlers:
             import warnings
 
-            warnings.filterwarnings("ignore", message="Dimension .* has already been added")
+            # Powertools' own warnings ("No application metrics to publish", "Dimension ... has already been
+            # added") describe the handlers' metrics, which quiet mode does not show.
+            warnings.filterwarnings("ignore", module=r"aws_lambda_powertools(\.|$)")
             # Handlers' plain `logging` warnings would reach stderr through logging.lastResort; the one-line
             # invocation log already says what failed.
             if not logging.getLogger().handlers:
                 logging.getLogger().addHandler(logging.NullHandler())
+            self._quiet.enter_context(without_metric_documents())
         from moto.server import ThreadedMotoServer
 
         self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
@@ -332,6 +338,7 @@ class LocalStack:
             self._reset_moto()
             self.moto.stop()
         self._restore_env()
+        self._quiet.close()
         try:
             from livectl import aws, credentials
 

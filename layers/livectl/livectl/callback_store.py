@@ -1,7 +1,6 @@
-"""The TRTC callback receiver's side effects: the ledger (DynamoDB), the bus (EventBridge), the keys (Secrets
-Manager), and `CallbackService`, which turns one HTTP request into one reply.
+"""The TRTC callback receiver's ledger side (DynamoDB). `callback_service.py` turns a request into a reply.
 
-Ledger items (docs/DESIGN.md):
+Ledger items (docs/DESIGN.md, docs/webhook.md):
 - `pk = TASK#trtc#<TaskId>`, `sk = CB#<dedupe key>`: one item per distinct callback. Written with a conditional
   put, so ten copies of one callback (TRTC's retries, concurrent or not) record it once. The item starts as
   `status = received` with a short lease and becomes `done` once the task's state and the events are written;
@@ -10,37 +9,38 @@ Ledger items (docs/DESIGN.md):
   `all_uploaded`, `upload_errors` (map: callback id -> {code, message, ...}), `upload_status`, `recorder_status`,
   `storage`, `relay_status` / `relay_status_name` / `relay_event_ms_ts` (only ever moves forward in
   `EventMsTs`), `callback_at`. The callback never writes `state` or `updated_at`: those belong to commands.
+- The STATE item stays far below DynamoDB's 400 KB by design: at most MAX_INLINE_FILES files of at most
+  INLINE_FILE_BYTES each, at most MAX_INLINE_ERRORS upload errors, every other echoed text clipped. Once a file
+  does not fit, the task's STATE gets `files_overflow = true` and that file and every later one is written to
+  its own item, `sk = FILE#<sha256 of the name>`; so an overflow record is always newer than an inline one of
+  the same name, and `task_files()` (inline, then the FILE# items over them) is the whole list. Errors that do
+  not fit set `upload_errors_overflow = true` and stay on their callback's item (`upload_error`).
+  The common path keeps one STATE update per callback; only an overflowing task pays for the extra writes.
 - Callbacks without a TaskId (room events, unknown groups) are kept under `pk = CALLBACK#trtc#<yyyy-mm-dd>`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livectl import aws
-from livectl.callbacks import (
-    ACK,
-    DEFAULT_MAX_BYTES,
-    DEFAULT_WINDOW_SECONDS,
-    Callback,
-    CallbackConfig,
-    Effects,
-    Rejection,
-    effects_of,
-    relay_detail,
-    request_from_event,
-    upload_failed_detail,
-    uploaded_detail,
-    verify,
-)
+from livectl.callback_effects import Effects, FileRecord
+from livectl.callbacks import Callback
 from livectl.errors import AwsServiceError
-from livectl.events import EventPublisher
 
 STATE_SK = "STATE"
+FILE_SK_PREFIX = "FILE#"
+# STATE's share of files and errors: 64 x (1 KB record + its name as the map key) + 16 errors of at most ~3 KB
+# stays under ~180 KB, leaving room for the commands' fields within DynamoDB's 400 KB item limit.
+MAX_INLINE_FILES = 64
+INLINE_FILE_BYTES = 1024
+MAX_INLINE_ERRORS = 16
+_BATCH_WRITE_MAX = 25
 CALLBACK_TTL = timedelta(days=90)
 LEASE_SECONDS = 20
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -108,6 +108,7 @@ class Applied:
     """What the STATE update did: the files known afterwards, and the relay transition if there was one."""
 
     files: list[dict[str, Any]] = field(default_factory=list)
+    files_overflow: bool = False
     relay_applied: bool = False
     previous_relay_status: str | None = None
 
@@ -192,8 +193,11 @@ class CallbackStore:
             raise aws.aws_error(exc, "ledger PutItem callback") from exc
         return True
 
-    def finish(self, cb: Callback, now: datetime) -> None:
-        self._set_status(cb, "done", {"done_at": _iso(now)})
+    def finish(self, cb: Callback, now: datetime, effects: Effects | None = None) -> None:
+        extra: dict[str, Any] = {"done_at": _iso(now)}
+        if effects is not None and effects.upload_error is not None:
+            extra["upload_error"] = effects.upload_error.as_dict()  # where an error beyond STATE's bound lives
+        self._set_status(cb, "done", extra)
 
     def release(self, cb: Callback) -> None:
         """Give the callback back after a failure, so TRTC's retry processes it (best effort)."""
@@ -241,8 +245,47 @@ class CallbackStore:
         return sets
 
     def _apply_recording(self, cb: Callback, effects: Effects, now: datetime) -> Applied:
+        """One conditional STATE update on the common path; the bounds decide what is written inline.
+
+        If the update's condition fails (the maps do not exist yet, or a bound is reached), the maps are created
+        and the STATE read back in the same call, the fit is decided again, and the update is retried once; a
+        second failure (a concurrent writer filled the last slot) writes everything out of line.
+        """
+        files_inline = bool(effects.files) and fits_inline(effects.files)
+        error_inline = effects.upload_error is not None
+        new_files = len({r.name for r in effects.files})
+        for attempt in range(3):
+            request = self._recording_request(cb, effects, now, files_inline, error_inline, new_files)
+            try:
+                answer = dict(self.client.update_item(**request))
+                break
+            except Exception as exc:
+                if aws.error_code(exc) != _CONDITION_FAILED or "ConditionExpression" not in request:
+                    raise aws.aws_error(exc, "ledger UpdateItem task") from exc
+            if attempt == 0:
+                current = self._ensure_maps(request["Key"])
+                new_files = _new_files(current, effects.files)
+                files_inline = files_inline and not current.get("files_overflow") and new_files <= MAX_INLINE_FILES
+                error_inline = error_inline and _error_fits(current, cb.dedupe_key)
+            else:
+                files_inline = error_inline = False
+        state = plain(answer.get("Attributes", {}))
+        if effects.files and not files_inline:
+            self._put_files(cb, effects.files, now)
+        inline = state.get("files") if isinstance(state.get("files"), dict) else {}
+        assert isinstance(inline, dict)
+        applied = Applied(files=[inline[k] for k in sorted(inline)], files_overflow=bool(state.get("files_overflow")))
+        if effects.all_uploaded and applied.files_overflow:  # the final event lists every file: read the rest
+            applied.files = merge_files(inline, self.file_items(cb.task_id or ""))
+        return applied
+
+    def _recording_request(
+        self, cb: Callback, effects: Effects, now: datetime, files_inline: bool, error_inline: bool, new_files: int
+    ) -> dict[str, Any]:
+        """The STATE update; `new_files` is how many of the callback's files STATE may not hold yet."""
         n = _Names()
         sets = self._common(n, cb, effects, now)
+        conditions: list[str] = []
         if effects.storage:
             sets.append(f"{n.name('storage')} = {n.value(effects.storage)}")
         for name, value in sorted(effects.fields.items()):
@@ -252,13 +295,24 @@ class CallbackStore:
             sets.append(
                 f"{n.name('all_uploaded_at')} = if_not_exists({n.name('all_uploaded_at')}, {n.value(_iso(now))})"
             )
-        nested = bool(effects.files) or effects.upload_error is not None
-        files = n.name("files") if nested else "files"
-        errors = n.name("upload_errors") if nested else "upload_errors"
-        for record in effects.files:
-            sets.append(f"{files}.{n.name(record.name)} = {n.value(record.as_dict())}")
-        if effects.upload_error is not None:
-            sets.append(f"{errors}.{n.name(cb.dedupe_key)} = {n.value(effects.upload_error.as_dict())}")
+        if effects.files and files_inline:
+            files = n.name("files")
+            for record in effects.files:
+                sets.append(f"{files}.{n.name(record.name)} = {n.value(record.as_dict())}")
+            room, overflow = n.value(MAX_INLINE_FILES - new_files), n.name("files_overflow")
+            conditions.append(
+                f"attribute_exists({files}) AND attribute_not_exists({overflow}) AND size({files}) <= {room}"
+            )
+        elif effects.files:
+            sets.append(f"{n.name('files_overflow')} = {n.value(True)}")
+        if effects.upload_error is not None and error_inline:
+            errors = n.name("upload_errors")
+            entry = f"{errors}.{n.name(cb.dedupe_key)}"
+            sets.append(f"{entry} = {n.value(effects.upload_error.as_dict())}")
+            below = n.value(MAX_INLINE_ERRORS)
+            conditions.append(f"attribute_exists({errors}) AND (size({errors}) < {below} OR attribute_exists({entry}))")
+        elif effects.upload_error is not None:
+            sets.append(f"{n.name('upload_errors_overflow')} = {n.value(True)}")
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": {"pk": to_av(task_pk(cb.task_id or "")), "sk": to_av(STATE_SK)},
@@ -267,33 +321,48 @@ class CallbackStore:
             "ExpressionAttributeValues": n.values,
             "ReturnValues": "ALL_NEW",
         }
-        if nested:
-            # A map path can only be set inside an existing map: create both maps once, then retry.
-            request["ConditionExpression"] = f"attribute_exists({files}) AND attribute_exists({errors})"
-        try:
-            answer = self._update_with_maps(request, nested)
-        except Exception as exc:
-            raise aws.aws_error(exc, "ledger UpdateItem task") from exc
-        state = plain(answer.get("Attributes", {}))
-        known = state.get("files") if isinstance(state.get("files"), dict) else {}
-        assert isinstance(known, dict)
-        return Applied(files=[known[k] for k in sorted(known)])
+        if conditions:
+            request["ConditionExpression"] = " AND ".join(f"({c})" for c in conditions)
+        return request
 
-    def _update_with_maps(self, request: dict[str, Any], nested: bool) -> dict[str, Any]:
-        try:
-            return dict(self.client.update_item(**request))
-        except Exception as exc:
-            if not nested or aws.error_code(exc) != _CONDITION_FAILED:
-                raise
+    def _ensure_maps(self, key: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the empty maps a nested SET needs (once per task) and read the STATE back in the same call."""
         empty: dict[str, Any] = {"M": {}}
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=request["Key"],
-            UpdateExpression="SET #f = if_not_exists(#f, :e), #u = if_not_exists(#u, :e)",
-            ExpressionAttributeNames={"#f": "files", "#u": "upload_errors"},
-            ExpressionAttributeValues={":e": empty},
-        )
-        return dict(self.client.update_item(**request))
+        try:
+            answer = self.client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET #f = if_not_exists(#f, :e), #u = if_not_exists(#u, :e)",
+                ExpressionAttributeNames={"#f": "files", "#u": "upload_errors"},
+                ExpressionAttributeValues={":e": empty},
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as exc:
+            raise aws.aws_error(exc, "ledger UpdateItem task maps") from exc
+        return plain(answer.get("Attributes", {}))
+
+    def _put_files(self, cb: Callback, records: Sequence[FileRecord], now: datetime) -> None:
+        """One item per file under the task's pk (BatchWriteItem, 25 at a time; unprocessed ones are resent)."""
+        pk = task_pk(cb.task_id or "")
+        items = {
+            file_sk(r.name): {**r.as_dict(), "callback_id": cb.dedupe_key, "received_at": _iso(now)} for r in records
+        }
+        requests = [
+            {"PutRequest": {"Item": {"pk": to_av(pk), "sk": to_av(sk), **{k: to_av(v) for k, v in item.items()}}}}
+            for sk, item in items.items()
+        ]
+        for start in range(0, len(requests), _BATCH_WRITE_MAX):
+            pending: list[dict[str, Any]] = requests[start : start + _BATCH_WRITE_MAX]
+            for _ in range(5):
+                try:
+                    answer = self.client.batch_write_item(RequestItems={self.table_name: pending})
+                except Exception as exc:
+                    raise aws.aws_error(exc, "ledger BatchWriteItem files") from exc
+                pending = list(answer.get("UnprocessedItems", {}).get(self.table_name, []))
+                if not pending:
+                    break
+            if pending:  # throttled throughout: a retry of the whole callback will help
+                raise AwsServiceError("ledger BatchWriteItem files failed", code="UnprocessedItems", provider="aws")
 
     def _apply_relay(self, cb: Callback, effects: Effects, now: datetime) -> Applied:
         relay = effects.relay
@@ -346,12 +415,29 @@ class CallbackStore:
         item = answer.get("Item")
         return plain(item) if item else None
 
+    def task_files(self, task_id: str) -> list[dict[str, Any]]:
+        """Every file recorded for the task: STATE's inline map, then the FILE# items (newer) over it."""
+        state = self.state(task_id) or {}
+        inline = state.get("files") if isinstance(state.get("files"), dict) else {}
+        assert isinstance(inline, dict)
+        if not state.get("files_overflow"):
+            return [inline[k] for k in sorted(inline)]
+        return merge_files(inline, self.file_items(task_id))
+
+    def file_items(self, task_id: str) -> list[dict[str, Any]]:
+        """The task's out-of-line file records (FILE# items), as file records."""
+        skip = {"pk", "sk", "callback_id", "received_at"}
+        return [{k: v for k, v in i.items() if k not in skip} for i in self._query(task_id, FILE_SK_PREFIX)]
+
     def callbacks(self, task_id: str) -> list[dict[str, Any]]:
+        return self._query(task_id, "CB#")
+
+    def _query(self, task_id: str, prefix: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :cb)",
-            "ExpressionAttributeValues": {":pk": to_av(task_pk(task_id)), ":cb": to_av("CB#")},
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": to_av(task_pk(task_id)), ":prefix": to_av(prefix)},
             "ConsistentRead": True,
         }
         try:
@@ -365,150 +451,41 @@ class CallbackStore:
             raise aws.aws_error(exc, "ledger Query") from exc
 
 
-def events_for(cb: Callback, effects: Effects, applied: Applied) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The bus events one (new) callback produces."""
-    if effects.all_uploaded:
-        yield "Recording Uploaded", uploaded_detail(cb, effects.storage, applied.files)
-    if effects.upload_error is not None:
-        yield "Recording Upload Failed", upload_failed_detail(cb, effects.upload_error)
-    relay = effects.relay
-    if relay is not None and applied.relay_applied and applied.previous_relay_status != relay.status_name:
-        yield "Relay Status Changed", relay_detail(cb, relay, applied.previous_relay_status)
-
-
 # ------------------------------------------------------------------------------------------------------------
-# Keys
+# Bounds
 # ------------------------------------------------------------------------------------------------------------
-class SecretConfig:
-    """Callback keys from Secrets Manager through Powertools' cache (re-read at most every `max_age` s)."""
-
-    def __init__(self, secret_name: str, max_age: int = 300) -> None:
-        self.secret_name = secret_name
-        self.max_age = max_age
-        self._cached: tuple[int, CallbackConfig] | None = None
-
-    def __call__(self) -> CallbackConfig:
-        from aws_lambda_powertools.utilities import parameters  # pulls boto3: import on first use only
-
-        value = parameters.get_secret(self.secret_name, transform="json", max_age=self.max_age)
-        if self._cached is not None and self._cached[0] == id(value):
-            return self._cached[1]
-        config = CallbackConfig.from_secret(value)
-        self._cached = (id(value), config)
-        return config
+def file_sk(name: str) -> str:
+    """A file's own item: the name is hashed, since a sort key holds at most 1,024 bytes."""
+    return FILE_SK_PREFIX + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-# ------------------------------------------------------------------------------------------------------------
-# The receiver
-# ------------------------------------------------------------------------------------------------------------
-@dataclass
-class Reply:
-    """The HTTP answer plus what to count: `metric` is CallbackAccepted / CallbackDuplicate / CallbackRejected /
-    CallbackFailed, `reason` a short fixed word (never request content)."""
-
-    status: int
-    body: dict[str, Any]
-    metric: str
-    reason: str | None = None
-    callback: Callback | None = None
-
-    def response(self) -> dict[str, Any]:
-        return {
-            "statusCode": self.status,
-            "headers": {"content-type": "application/json"},
-            "body": json.dumps(self.body, separators=(",", ":")),
-            "isBase64Encoded": False,
-        }
-
-
-def _rejected(rejection: Rejection) -> Reply:
-    return Reply(rejection.status, rejection.body(), "CallbackRejected", rejection.reason)
-
-
-class CallbackService:
-    """verify -> record once -> update the task -> publish -> acknowledge. 5xx only when recording failed."""
-
-    def __init__(
-        self,
-        store: CallbackStore,
-        publisher: EventPublisher,
-        config: Callable[[], CallbackConfig],
-        *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        window: float = DEFAULT_WINDOW_SECONDS,
-        path: str | None = None,
-    ) -> None:
-        self.store = store
-        self.publisher = publisher
-        self.config = config
-        self.max_bytes = max_bytes
-        self.window = window
-        self.path = path
-
-    def handle_event(self, event: Mapping[str, Any], now: datetime) -> Reply:
-        request = request_from_event(event if isinstance(event, Mapping) else {}, self.max_bytes)
-        if isinstance(request, Rejection):
-            return _rejected(request)
-        if request.method and request.method != "POST":
-            return _rejected(Rejection(405, "method", "only POST is accepted"))
-        try:
-            config = self.config()
-        except Exception:
-            return Reply(503, {"code": 503, "error": "unavailable"}, "CallbackFailed", "config")
-        verdict = verify(
-            request.headers, request.body, config.keys, config.sdk_app_ids, now, self.window, self.max_bytes
-        )
-        if isinstance(verdict, Rejection):
-            return _rejected(verdict)
-        return self.accept(verdict, now)
-
-    def accept(self, cb: Callback, now: datetime) -> Reply:
-        try:
-            if not self.store.claim(cb, now):
-                return Reply(200, dict(ACK), "CallbackDuplicate", callback=cb)
-        except Exception as exc:
-            return Reply(500, {"code": 500, "error": "not_recorded"}, "CallbackFailed", _code(exc), cb)
-        try:
-            effects = effects_of(cb)
-            applied = self.store.apply(cb, effects, now)
-            for detail_type, detail in events_for(cb, effects, applied):
-                self.publisher.publish(detail_type, detail)
-            self.store.finish(cb, now)
-        except Exception as exc:
-            self.store.release(cb)
-            return Reply(500, {"code": 500, "error": "not_recorded"}, "CallbackFailed", _code(exc), cb)
-        return Reply(200, dict(ACK), "CallbackAccepted", callback=cb)
-
-
-def _code(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    return str(code) if code else type(exc).__name__
-
-
-def build_service(
-    *,
-    table_name: str,
-    bus_name: str,
-    secret_name: str | None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    window: float = DEFAULT_WINDOW_SECONDS,
-    in_lambda: bool = True,
-) -> CallbackService:
-    """The receiver as deployed. Without a secret name, local runs use the documented local key
-    (`demokey123`, SdkAppId 1400000001); inside Lambda it fails closed (503) instead."""
-    config: Callable[[], CallbackConfig]
-    if secret_name:
-        config = SecretConfig(secret_name)
-    elif in_lambda:
-
-        def config() -> CallbackConfig:
-            raise ValueError("CALLBACK_SECRET_NAME is not set")
-    else:
-        local = CallbackConfig.local()
-
-        def config() -> CallbackConfig:
-            return local
-
-    return CallbackService(
-        CallbackStore(table_name), EventPublisher(bus_name), config, max_bytes=max_bytes, window=window
+def inline_bytes(record: FileRecord) -> int:
+    """What a record costs STATE: its JSON and its name again as the map key (DynamoDB counts both)."""
+    return len(json.dumps(record.as_dict(), ensure_ascii=False).encode("utf-8", "surrogatepass")) + len(
+        record.name.encode("utf-8", "surrogatepass")
     )
+
+
+def fits_inline(records: Sequence[FileRecord]) -> bool:
+    return len(records) <= MAX_INLINE_FILES and all(inline_bytes(r) <= INLINE_FILE_BYTES for r in records)
+
+
+def _new_files(state: Mapping[str, Any], records: Sequence[FileRecord]) -> int:
+    """How many of these files the STATE does not hold yet (the entries a SET would add)."""
+    inline = state.get("files") if isinstance(state.get("files"), dict) else {}
+    assert isinstance(inline, dict)
+    return len({r.name for r in records} - set(inline))
+
+
+def _error_fits(state: Mapping[str, Any], callback_id: str) -> bool:
+    errors = state.get("upload_errors") if isinstance(state.get("upload_errors"), dict) else {}
+    assert isinstance(errors, dict)
+    return callback_id in errors or len(errors) < MAX_INLINE_ERRORS
+
+
+def merge_files(inline: Mapping[str, Any], overflow: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Inline records, then the out-of-line ones over them (always newer: see the module docstring)."""
+    merged: dict[str, dict[str, Any]] = {str(k): dict(v) for k, v in inline.items() if isinstance(v, Mapping)}
+    for record in overflow:
+        merged[str(record.get("name", ""))] = dict(record)
+    return [merged[k] for k in sorted(merged)]

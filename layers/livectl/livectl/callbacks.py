@@ -1,7 +1,8 @@
 """TRTC server callbacks (cloud recording group 3, relay-to-CDN group 4): verify, parse, deduplicate, interpret.
 
-Pure functions only: no I/O, no clock (`now` is a parameter), no logging. `callback_store.py` holds the DynamoDB
-and EventBridge side. Facts used here are in shared/notes/trtc-callbacks.md and providers.md section 3:
+Pure functions only: no I/O, no clock (`now` is a parameter), no logging. `callback_effects.py` interprets a
+verified callback; `callback_store.py` and `callback_service.py` hold the AWS side. Facts used here are in
+shared/notes/trtc-callbacks.md and providers.md section 3:
 
 - `Sign = base64(HMAC-SHA256(key, raw body))` over the body exactly as received (the docs' own example contains
   tabs and newlines, so re-serialised JSON never verifies). Header names are matched case-insensitively.
@@ -25,6 +26,9 @@ from typing import Any
 from livectl.signing import trtc_callback_sign
 
 DEFAULT_MAX_BYTES = 65536
+# CALLBACK_MAX_BYTES is capped here: the callback's item stores the body as text (up to 3 bytes per byte received
+# once invalid UTF-8 is replaced), and a DynamoDB item holds 400 KB.
+MAX_CONFIGURABLE_BYTES = 96 * 1024
 DEFAULT_WINDOW_SECONDS = 300
 # Local defaults shared by the emulator, the local stack, the demo and tests (docs/DESIGN.md).
 LOCAL_CALLBACK_KEY = "demokey123"
@@ -37,6 +41,11 @@ ACK: dict[str, Any] = {"code": 0}
 
 GROUP_RECORDING = 3
 GROUP_RELAY = 4
+GROUP_WEB_RECORDING = 8
+TASK_GROUPS = frozenset({GROUP_RECORDING, GROUP_RELAY, GROUP_WEB_RECORDING})
+# TaskId, UserId and RoomId longer than this are refused (400): TRTC documents 64-byte room and 32-byte user ids,
+# commands cap parameters at the same 256 characters, and a DynamoDB key holds at most 2,048 bytes.
+MAX_ID_CHARS = 256
 
 RECORDING_EVENTS: dict[int, str] = {
     301: "EVENT_TYPE_CLOUD_RECORDING_RECORDER_START",
@@ -119,9 +128,13 @@ class Rejection:
     status: int
     reason: str
     message: str
+    field: str | None = None  # the body field at fault (a fixed name such as "EventInfo.TaskId", never a value)
 
     def body(self) -> dict[str, Any]:
-        return {"code": self.status, "error": self.reason, "message": self.message}
+        answer: dict[str, Any] = {"code": self.status, "error": self.reason, "message": self.message}
+        if self.field is not None:
+            answer["field"] = self.field
+        return answer
 
 
 @dataclass(frozen=True)
@@ -277,19 +290,32 @@ def verify(
 
 
 def parse(raw_body: bytes, sdk_app_id: int) -> Callback | Rejection:
-    """Parse a (verified) body into a Callback, tolerating the documented inconsistencies."""
+    """Parse a (verified) body into a Callback, tolerating the documented inconsistencies.
+
+    Required (400 `malformed`, naming the field): the integers EventGroupId, EventType and CallbackTs, the object
+    EventInfo and, for task events (groups 3, 4, 8), EventInfo.TaskId (a string or an integer, as the docs type
+    it) and the object EventInfo.Payload. Identifiers longer than MAX_ID_CHARS are 400 `too_long`: no TRTC id is
+    that long, and the task's key could not hold it. Everything else is optional and read leniently.
+    """
     try:
         data = json.loads(raw_body)
     except (ValueError, RecursionError):
         return Rejection(400, "malformed", "body is not JSON")
     if not isinstance(data, dict):
         return Rejection(400, "malformed", "body is not a JSON object")
-    group = _int(data.get("EventGroupId"))
-    event_type = _int(data.get("EventType"))
-    callback_ts = _int(data.get("CallbackTs"))
-    info = data.get("EventInfo", {})
-    if group is None or event_type is None or callback_ts is None or not isinstance(info, dict):
-        return Rejection(400, "malformed", "EventGroupId, EventType, CallbackTs and EventInfo are required")
+    numbers: dict[str, int] = {}
+    for name in ("EventGroupId", "EventType", "CallbackTs"):
+        number = _int(data.get(name)) if isinstance(data.get(name), int | float) else None
+        if number is None:
+            return _malformed(name, "is required and must be an integer")
+        numbers[name] = number
+    group, event_type, callback_ts = numbers["EventGroupId"], numbers["EventType"], numbers["CallbackTs"]
+    info = data.get("EventInfo")
+    if not isinstance(info, dict):
+        return _malformed("EventInfo", "is required and must be a JSON object")
+    problem = _task_fields_problem(info) if group in TASK_GROUPS else None
+    if problem is not None:
+        return problem
     payload = info.get("Payload", {})
     if not isinstance(payload, dict):
         payload = {"value": payload}
@@ -299,10 +325,15 @@ def parse(raw_body: bytes, sdk_app_id: int) -> Callback | Rejection:
     event_ts = _int(info.get("EventTs"))
     task_id = _text(info.get("TaskId"))
     user_id = _text(info.get("UserId"))
+    room_id = _text(info.get("RoomId"))
+    for name, value in (("TaskId", task_id), ("UserId", user_id), ("RoomId", room_id)):
+        if value is not None and len(value) > MAX_ID_CHARS:
+            where = f"EventInfo.{name}"
+            return Rejection(400, "too_long", f"{where} is longer than {MAX_ID_CHARS} characters", where)
     try:
         key = dedupe_key(group, event_type, task_id, user_id, event_ms_ts, event_ts, payload)
     except (ValueError, TypeError, RecursionError):
-        return Rejection(400, "malformed", "Payload cannot be read")
+        return Rejection(400, "malformed", "Payload cannot be read", "EventInfo.Payload")
     return Callback(
         group=group,
         event_type=event_type,
@@ -310,13 +341,29 @@ def parse(raw_body: bytes, sdk_app_id: int) -> Callback | Rejection:
         sdk_app_id=sdk_app_id,
         task_id=task_id or None,
         user_id=user_id,
-        room_id=_text(info.get("RoomId")),
+        room_id=room_id,
         event_ms_ts=event_ms_ts,
         event_ts=event_ts,
         payload=payload,
         dedupe_key=key,
         body=raw_body,
     )
+
+
+def _malformed(where: str, problem: str) -> Rejection:
+    return Rejection(400, "malformed", f"{where} {problem}", where)
+
+
+def _task_fields_problem(info: Mapping[str, Any]) -> Rejection | None:
+    """A task event names its task (TaskId) and carries its Payload object: every documented example does."""
+    task_id = info.get("TaskId")
+    if isinstance(task_id, bool) or not isinstance(task_id, str | int) or task_id == "":
+        return _malformed("EventInfo.TaskId", "is required and must be a non-empty string or an integer")
+    if _text(task_id) is None:
+        return _malformed("EventInfo.TaskId", "is not a usable id")
+    if not isinstance(info.get("Payload"), dict):
+        return _malformed("EventInfo.Payload", "is required and must be a JSON object")
+    return None
 
 
 def dedupe_key(
@@ -359,279 +406,3 @@ def _text(value: object) -> str | None:
     if isinstance(value, int):
         return str(value) if abs(value) < _MAX_INT else None
     return None
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Interpretation: what a callback changes in the ledger and which events it publishes
-# ------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FileRecord:
-    """One uploaded file. COS events name files; VOD events add the file id and URL."""
-
-    name: str
-    event_type: int
-    url: str | None = None
-    size: int | None = None
-    file_id: str | None = None
-    user_id: str | None = None
-    track_type: str | None = None
-    media_id: str | None = None
-    start_ms: int | None = None
-    end_ms: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class UploadError:
-    event_type: int
-    status: int | None = None
-    code: str | None = None
-    message: str | None = None
-    file: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class RelayUpdate:
-    status: int | None
-    status_name: str
-    event_ms_ts: int
-    url: str | None = None
-    error_code: int | None = None
-    error_msg: str | None = None
-
-
-@dataclass(frozen=True)
-class Effects:
-    """What one callback means for the task: plain STATE fields, files, completion, errors, relay status."""
-
-    kind: str | None = None
-    storage: str | None = None
-    fields: dict[str, str | int | bool] = field(default_factory=dict)
-    files: tuple[FileRecord, ...] = ()
-    all_uploaded: bool = False
-    upload_error: UploadError | None = None
-    relay: RelayUpdate | None = None
-
-    @property
-    def touches_state(self) -> bool:
-        return self.kind is not None
-
-
-def _status(payload: Mapping[str, Any]) -> int | None:
-    # 305's field is `Status` in every example but `LeaveCode` in the newest EN table.
-    status = _int(payload.get("Status"))
-    return status if status is not None else _int(payload.get("LeaveCode"))
-
-
-def _size(entry: Mapping[str, Any]) -> int | None:
-    for name in ("FileSize", "Size", "size"):
-        size = _int(entry.get(name))
-        if size is not None:
-            return size
-    return None
-
-
-def effects_of(cb: Callback) -> Effects:
-    """Interpret a verified callback. Unknown groups/types change nothing but their own record."""
-    if cb.task_id is None:
-        return Effects()
-    if cb.group == GROUP_RELAY and cb.event_type == 401:
-        return _relay_effects(cb)
-    if cb.group == GROUP_RECORDING and cb.event_type in RECORDING_EVENTS:
-        return _recording_effects(cb)
-    return Effects()
-
-
-def _relay_effects(cb: Callback) -> Effects:
-    p = cb.payload
-    status = _int(p.get("Status"))
-    name = RELAY_STATUSES.get(status, "UNKNOWN") if status is not None else "UNKNOWN"
-    relay = RelayUpdate(
-        status=status,
-        status_name=name,
-        event_ms_ts=cb.order_ms,
-        url=_text(p.get("Url")),
-        error_code=_int(p.get("ErrorCode")),
-        error_msg=_text(p.get("ErrorMsg")),
-    )
-    return Effects(kind="cdn_publish", relay=relay)
-
-
-def _recording_effects(cb: Callback) -> Effects:
-    p, t = cb.payload, cb.event_type
-    status = _status(p)
-    fields: dict[str, str | int | bool] = {}
-    files: list[FileRecord] = []
-    storage: str | None = None
-    all_uploaded = False
-    error: UploadError | None = None
-    if t == 301:
-        fields["recorder_status"] = "started" if status == 0 else "start_failed"
-    elif t == 302:
-        fields["recorder_status"] = "stopped"
-        leave = _int(p.get("LeaveCode"))
-        if leave is not None:
-            fields["recorder_leave_code"] = leave
-            fields["recorder_leave_reason"] = LEAVE_CODES.get(leave, "unknown")
-    elif t == 303:
-        storage = "cos"
-        fields["upload_status"] = "uploading" if status == 0 else "upload_start_failed"
-        if status not in (0, None):
-            error = UploadError(t, status, message="upload module failed to start")
-    elif t == 304:
-        storage = "cos"
-        for name in _names(p.get("FileList")):
-            files.append(FileRecord(name=name, event_type=t))
-    elif t == 305:
-        storage = "cos"
-        if status in (0, 2):  # 2: files that lingered were uploaded after all
-            all_uploaded = True
-            fields["upload_status"] = "uploaded"
-        else:
-            fields["upload_status"] = "incomplete"
-            error = UploadError(t, status, message="upload finished with files left on the server")
-    elif t == 306:
-        fields["last_failover_ms"] = cb.order_ms
-    elif t == 307:
-        storage = "cos"
-        slice_name = _text(p.get("FileName"))
-        if slice_name:
-            fields["first_slice"] = slice_name
-    elif t == 308:
-        error = UploadError(t, None, code=_text(p.get("Code")), message=_text(p.get("Message")))
-    elif t == 309:
-        url = _text(p.get("Url"))
-        if url:
-            fields["image_download_error_url"] = url
-    elif t == 310:
-        storage = "cos"
-        files.extend(_mp4_files(p))
-        if status == 0:
-            all_uploaded = True
-            fields["upload_status"] = "uploaded"
-        else:
-            fields["upload_status"] = "incomplete" if status == 1 else "failed"
-            error = UploadError(t, status, message="MP4 task ended without uploading every file")
-    elif t == 311:
-        storage = "vod"
-        vod = p.get("TencentVod") if isinstance(p.get("TencentVod"), dict) else p
-        assert isinstance(vod, dict)
-        cache_file = _text(vod.get("CacheFile"))
-        file_id = _text(vod.get("FileId"))
-        if status in (0, None) and (cache_file or file_id):
-            files.append(
-                FileRecord(
-                    name=cache_file or file_id or "",
-                    event_type=t,
-                    url=_text(vod.get("VideoUrl")),
-                    size=_size(vod),
-                    file_id=file_id,
-                    user_id=_text(vod.get("UserId")),
-                    track_type=_text(vod.get("TrackType")),
-                    media_id=_text(vod.get("MediaId")),
-                    start_ms=_int(vod.get("StartTimeStamp")),
-                    end_ms=_int(vod.get("EndTimeStamp")),
-                )
-            )
-        elif status not in (0, None):
-            error = UploadError(t, status, message=_text(p.get("Errmsg")), file=cache_file)
-    elif t == 312:
-        storage = "vod"
-        if status in (0, None):
-            all_uploaded = True
-            fields["upload_status"] = "uploaded"
-        else:
-            fields["upload_status"] = "failed"
-            error = UploadError(t, status, message="VOD upload task exited abnormally")
-    if error is not None and "upload_status" not in fields:
-        fields["upload_status"] = "error"
-    return Effects(
-        kind="cloud_recording",
-        storage=storage,
-        fields=fields,
-        files=tuple(files),
-        all_uploaded=all_uploaded,
-        upload_error=error,
-    )
-
-
-def _names(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, list):
-        return [n for n in (_text(v) for v in value) if n]
-    return []
-
-
-def _mp4_files(p: Mapping[str, Any]) -> list[FileRecord]:
-    out: dict[str, FileRecord] = {}
-    messages = p.get("FileMessage")
-    if isinstance(messages, list):
-        for entry in messages:
-            if not isinstance(entry, dict):
-                continue
-            name = _text(entry.get("FileName"))
-            if not name:
-                continue
-            out[name] = FileRecord(
-                name=name,
-                event_type=310,
-                url=_text(entry.get("Url") or entry.get("FileUrl")),
-                size=_size(entry),
-                user_id=_text(entry.get("UserId")),
-                track_type=_text(entry.get("TrackType")),
-                media_id=_text(entry.get("MediaId")),
-                start_ms=_int(entry.get("StartTimeStamp")),
-                end_ms=_int(entry.get("EndTimeStamp")),
-            )
-    for name in _names(p.get("FileList")):
-        out.setdefault(name, FileRecord(name=name, event_type=310))
-    return list(out.values())
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Event details (EventBridge, source "livectl")
-# ------------------------------------------------------------------------------------------------------------
-def base_detail(cb: Callback) -> dict[str, Any]:
-    detail: dict[str, Any] = {
-        "provider": "trtc",
-        "task_id": cb.task_id,
-        "sdk_app_id": cb.sdk_app_id,
-        "room_id": cb.room_id,
-        "event_group": cb.group,
-        "event_type": cb.event_type,
-        "event_name": cb.name,
-        "event_ms_ts": cb.order_ms,
-        "callback_id": cb.dedupe_key,
-    }
-    return {k: v for k, v in detail.items() if v is not None}
-
-
-def uploaded_detail(cb: Callback, storage: str | None, files: list[dict[str, Any]]) -> dict[str, Any]:
-    return {**base_detail(cb), "storage": storage, "all_uploaded": True, "files": files}
-
-
-def upload_failed_detail(cb: Callback, error: UploadError) -> dict[str, Any]:
-    detail = {**base_detail(cb), **{f"error_{k}": v for k, v in error.as_dict().items() if k != "event_type"}}
-    detail["reason"] = error.message or error.code or "upload error"
-    if error.code:
-        detail["error_code"] = error.code
-    return detail
-
-
-def relay_detail(cb: Callback, relay: RelayUpdate, previous: str | None) -> dict[str, Any]:
-    detail = {
-        **base_detail(cb),
-        "status": relay.status,
-        "status_name": relay.status_name,
-        "previous_status_name": previous,
-        "url": relay.url,
-        "error_code": relay.error_code,
-        "reason": relay.error_msg,
-    }
-    return {k: v for k, v in detail.items() if v is not None}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
@@ -18,6 +19,13 @@ from livectl.errors import InvalidCommand
 
 VOLCENGINE = "volcengine"
 TRTC = "trtc"
+
+# Characters no provider documents in a parameter and a terminal or log viewer may act on: C0/C1 controls
+# (ESC starts colour and cursor sequences, a newline forges a log line), DEL, the line and paragraph
+# separators, the bidi embeddings/overrides/isolates and marks that reorder text, and lone surrogates (not
+# encodable as UTF-8). command.schema.json carries the same class (a test keeps the two equal).
+FORBIDDEN_CHARS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+_FORBIDDEN = re.compile(f"[{FORBIDDEN_CHARS}]")
 
 
 @dataclass(frozen=True)
@@ -269,6 +277,12 @@ def validate_params(action: Action, params: object) -> dict[str, Any]:
                 raise InvalidCommand(f"{where} must not be empty", field=where)
             if len(value) > p.max_length:
                 raise InvalidCommand(f"{where} is longer than {p.max_length} characters", field=where)
+            bad = _FORBIDDEN.search(value)
+            if bad:
+                raise InvalidCommand(
+                    f"{where} must not contain control or bidi characters (U+{ord(bad.group()):04X} at {bad.start()})",
+                    field=where,
+                )
         if p.choices is not None and value not in p.choices:
             raise InvalidCommand(
                 f"{where} must be one of {', '.join(p.choices)} for {action.name}, got {value!r}",

@@ -19,7 +19,7 @@ from livectl.errors import InvalidCommand
 
 SCHEMA_FILE = "command.schema.json"
 DEFAULT_ACCOUNT = "default"
-_MAX_BODY = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024  # UTF-8 bytes of an SQS body
 
 _validator: Callable[[Any], Any] | None = None
 
@@ -131,10 +131,13 @@ def decode(body: str | bytes | Mapping[str, Any]) -> Any:
     """An SQS body (text) or a Scheduler input (already an object) as a JSON value."""
     if isinstance(body, Mapping):
         return dict(body)
-    if len(body) > _MAX_BODY:
-        raise InvalidCommand(f"command is larger than {_MAX_BODY} bytes", field="command")
+    size = len(body) if isinstance(body, bytes) else len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:  # bytes, as the message says: 60,000 emoji are 240,000 bytes, not 60,000
+        raise InvalidCommand(f"command is {size} bytes, larger than {MAX_BODY_BYTES} bytes", field="command")
     try:
         return json.loads(body)
+    except RecursionError:  # [[[[... nested deeper than the parser's stack: a clear refusal, not a crash
+        raise InvalidCommand("command is nested too deeply to be a command", field="command") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidCommand("command is not valid JSON", field="command") from exc
 

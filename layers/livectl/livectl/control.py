@@ -39,6 +39,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from livectl.bounds import NAME_BYTES, clip, clip_json
 from livectl.catalogue import PullRecordStatus, provider_action
 from livectl.command import Command, parse_command
 from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
@@ -408,7 +409,8 @@ def _settle(command: Command, outcome: Mapping[str, Any]) -> tuple[str, str, dic
         PullRecordStatus.STOPPED: "stopped",
         PullRecordStatus.ENDED: "ended",
     }.get(status, "unknown")
-    return state, "Task Status", {"status": raw, "status_name": status.name, "state": state}
+    shown_status = clip(raw, NAME_BYTES) if isinstance(raw, str) else raw  # the provider's text, bounded
+    return state, "Task Status", {"status": shown_status, "status_name": status.name, "state": state}
 
 
 def _publish_once(
@@ -425,6 +427,10 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
     at = datetime.fromisoformat(outcome["at"])
     state, detail_type, extra = _settle(command, outcome)
     status = outcome["status"]  # done | already_done
+    # The provider's texts, bounded like any echo.
+    request_id, error_code = clip(outcome.get("request_id"), NAME_BYTES), clip(outcome.get("error_code"), NAME_BYTES)
+    provider_status = outcome.get("task_status")
+    provider_status = clip(provider_status, NAME_BYTES) if isinstance(provider_status, str) else None
     box.ledger.update_state(
         command.provider,
         command.task_id,
@@ -435,10 +441,10 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
             "provider": command.provider,
             "task_id": command.task_id,
             "account": command.account,
-            "provider_status": outcome.get("task_status"),
+            "provider_status": provider_status,
             "last_action": command.name,
             "last_outcome": status,
-            "last_request_id": outcome.get("request_id"),
+            "last_request_id": request_id,
             "last_command_key": command.key,
             "last_error_code": None,
             "last_error_reason": None,
@@ -449,20 +455,20 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
         "account": command.account,
         "command_key": command.key,
         "command_id": command.id,
-        "params": command.params,
+        "params": clip_json(command.params),
         "outcome": status,
         "state": state,
-        "error_code": outcome.get("error_code"),
-        "request_id": outcome.get("request_id"),
+        "error_code": error_code,
+        "request_id": request_id,
         "provider_calls": outcome.get("provider_calls"),
-        "provider_status": outcome.get("task_status"),
+        "provider_status": provider_status,
         "message_id": message_id,
     }
     detail = {
         **_base_detail(command, outcome["at"]),
         "outcome": status,
-        "request_id": outcome.get("request_id"),
-        "error_code": outcome.get("error_code"),
+        "request_id": request_id,
+        "error_code": error_code,
         **extra,
     }
     pk = task_pk(command.provider, command.task_id)
@@ -471,7 +477,7 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
         name="CommandsAlreadyDone" if status == "already_done" else "CommandsApplied", unit=MetricUnit.Count, value=1
     )
     log().info("command applied", extra=_log_keys(command, message_id, outcome=status, state=state))
-    return {"outcome": status, "state": state, "task_id": command.task_id, "request_id": outcome.get("request_id")}
+    return {"outcome": status, "state": state, "task_id": command.task_id, "request_id": request_id}
 
 
 def _failed(
@@ -479,6 +485,8 @@ def _failed(
 ) -> dict[str, Any]:
     """A permanent provider refusal: recorded, reported, never retried."""
     verb = command.action.verb
+    # The provider's code, request id and message are foreign text: bounded before they are stored or published.
+    code, request_id, reason = clip(exc.code, NAME_BYTES), clip(exc.request_id, NAME_BYTES), clip(exc.message)
     state = {"stop": "stop_failed", "restart": "restart_failed"}.get(verb)
     box.ledger.update_state(
         command.provider,
@@ -492,10 +500,10 @@ def _failed(
             "account": command.account,
             "last_action": command.name,
             "last_outcome": "failed",
-            "last_request_id": exc.request_id,
+            "last_request_id": request_id,
             "last_command_key": command.key,
-            "last_error_code": exc.code,
-            "last_error_reason": exc.message,
+            "last_error_code": code,
+            "last_error_reason": reason,
         },
         keep_state=state is None,
     )
@@ -504,26 +512,26 @@ def _failed(
         "account": command.account,
         "command_key": command.key,
         "command_id": command.id,
-        "params": command.params,
+        "params": clip_json(command.params),
         "outcome": "failed",
-        "error_code": exc.code,
-        "request_id": exc.request_id,
-        "reason": exc.message,
+        "error_code": code,
+        "request_id": request_id,
+        "reason": reason,
         "message_id": message_id,
     }
     detail_type = {"stop": "Task Stop Failed", "restart": "Task Restart Failed"}.get(verb, "Task Status")
     detail = {
         **_base_detail(command, iso(now)),
         "outcome": "failed",
-        "request_id": exc.request_id,
-        "error_code": exc.code,
-        "reason": exc.message,
+        "request_id": request_id,
+        "error_code": code,
+        "reason": reason,
     }
     pk = task_pk(command.provider, command.task_id)
     _publish_once(box, pk, now, command.key, fields, (detail_type, detail))
     metrics.add_metric(name="ProviderPermanentFailures", unit=MetricUnit.Count, value=1)
-    log().warning("command failed for good", extra=_log_keys(command, message_id, error_code=exc.code))
-    return {"outcome": "failed", "task_id": command.task_id, "error_code": exc.code, "reason": exc.message}
+    log().warning("command failed for good", extra=_log_keys(command, message_id, error_code=code))
+    return {"outcome": "failed", "task_id": command.task_id, "error_code": code, "reason": reason}
 
 
 def _note_retry(
@@ -554,9 +562,9 @@ def _note_retry(
                 "last_action": command.name,
                 "last_outcome": "retrying",
                 "last_command_key": command.key,
-                "last_error_code": exc.code,
-                "last_error_reason": exc.message,
-                "last_request_id": exc.request_id,
+                "last_error_code": clip(exc.code, NAME_BYTES),
+                "last_error_reason": clip(exc.message),
+                "last_request_id": clip(exc.request_id, NAME_BYTES),
                 "receive_count": receive_count,
             },
             keep_state=True,
@@ -573,7 +581,7 @@ def _stale(box: Container, command: Command, now: datetime, message_id: str | No
         "account": command.account,
         "command_key": command.key,
         "command_id": command.id,
-        "params": command.params,
+        "params": clip_json(command.params),
         "outcome": "stale",
         "reason": reason,
         "not_after": command.not_after.isoformat(),
@@ -595,42 +603,43 @@ def _reject(
     action_name: str,
     message_id: str | None,
 ) -> dict[str, Any]:
-    """An invalid command: recorded under REJECTED#<day>, reported, never retried. The raw body is not kept."""
+    """An invalid command: recorded under REJECTED#<day>, reported, never retried. The raw body is not kept,
+    and what the rejection repeats from it (field, reason, id) is bounded, so any body can be recorded."""
     raw = body if isinstance(body, str | bytes) else json.dumps(body, sort_keys=True, default=str)
-    digest = hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw).hexdigest()
     key = message_id or digest
-    command_id = body.get("id") if isinstance(body, Mapping) else _peek_id(raw)
+    peeked = body.get("id") if isinstance(body, Mapping) else _peek_id(raw)
+    command_id = clip(peeked, NAME_BYTES) if isinstance(peeked, str) else None
+    field, reason = clip(exc.field, NAME_BYTES), clip(exc.message)
     fields = {
         "action": action_name,
         "outcome": "rejected",
-        "field": exc.field,
-        "reason": exc.message,
+        "field": field,
+        "reason": reason,
         "body_sha256": digest,
-        "command_id": command_id if isinstance(command_id, str) else None,
+        "command_id": command_id,
         "message_id": message_id,
     }
     detail = {
         "action": action_name,
-        "command_id": command_id if isinstance(command_id, str) else None,
+        "command_id": command_id,
         "message_id": message_id,
         "outcome": "rejected",
-        "field": exc.field,
-        "reason": exc.message,
+        "field": field,
+        "reason": reason,
         "at": iso(now),
     }
     if box.ledger.record_rejection(now, key, fields):
         box.publisher.publish("Command Rejected", detail)
         box.ledger.mark_published(rejected_pk(now), now, key)
     metrics.add_metric(name="CommandsRejected", unit=MetricUnit.Count, value=1)
-    log().warning(
-        "command rejected", extra={"action": action_name, "field": exc.field, "reason": exc.message, "key": key}
-    )
-    return {"outcome": "rejected", "field": exc.field, "reason": exc.message}
+    log().warning("command rejected", extra={"action": action_name, "field": field, "reason": reason, "key": key})
+    return {"outcome": "rejected", "field": field, "reason": reason}
 
 
 def _peek_id(raw: str | bytes) -> object:
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return doc.get("id") if isinstance(doc, dict) else None

@@ -5,12 +5,14 @@ A request is a stop command (the command contract) plus exactly one of `"at"` (R
 schedule manager's SQS records, its direct invocations and, later, the CLI.
 
 Outcomes: `Stop Scheduled` / `Stop Cancelled` events on the bus and one ledger item per request on the task;
-an invalid request is recorded as rejected and answered, never retried.
+an invalid request is recorded as rejected and answered, never retried. Any other failure (an AWS error, a bug)
+is recorded with its reason and raised, so the queue retries it and, in the end, its DLQ keeps it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from livectl import command as contract
-from livectl.errors import InvalidCommand
+from livectl.bounds import NAME_BYTES, clip
+from livectl.errors import InvalidCommand, LivectlError
 from livectl.events import EventPublisher
 from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
 from livectl.schedules import (
@@ -79,27 +82,42 @@ def split_request(doc: object) -> tuple[str, Any, dict[str, Any]]:
     return kind, value, rest
 
 
-def handle_schedule_request(raw: str | bytes | Mapping[str, Any], deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
-    """Apply one request. Returns the outcome; InvalidCommand is recorded and returned, AWS errors raise."""
+def handle_schedule_request(
+    raw: str | bytes | Mapping[str, Any],
+    deps: ScheduleDeps,
+    now: datetime,
+    *,
+    message_id: str | None = None,
+    receive_count: int | None = None,
+) -> dict[str, Any]:
+    """Apply one request. Returns the outcome: an invalid request is recorded as rejected and returned. Any
+    other failure (an AWS error, or a bug) is recorded with its reason, then raised for the queue to retry."""
     try:
-        doc = contract.decode(raw)
-        if isinstance(doc, dict) and doc.get("list") is True:
-            if len(doc) != 1:
-                raise InvalidCommand('a list request is exactly {"list": true}', field="list")
-            return {"status": "listed", "schedules": [s.as_dict() for s in deps.scheduler.list()]}
-        kind, value, rest = split_request(doc)
-        command = contract.parse_command(rest)
-        if command.name not in STOP_ACTIONS:
-            raise InvalidCommand(
-                f"only stop actions can be scheduled ({', '.join(sorted(STOP_ACTIONS))}), got {command.name}",
-                field="action",
-            )
-        if kind == "cancel":
-            return _cancel(command, deps, now)
-        when = resolve_when(at=value if kind == "at" else None, after=value if kind == "after" else None, now=now)
-        return _schedule(command, when, deps, now)
+        return _apply(raw, deps, now)
     except InvalidCommand as exc:
         return _reject(raw, exc, deps, now)
+    except Exception as exc:
+        _note_failure(raw, exc, deps, now, message_id, receive_count)
+        raise
+
+
+def _apply(raw: str | bytes | Mapping[str, Any], deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
+    doc = contract.decode(raw)
+    if isinstance(doc, dict) and doc.get("list") is True:
+        if len(doc) != 1:
+            raise InvalidCommand('a list request is exactly {"list": true}', field="list")
+        return {"status": "listed", "schedules": [s.as_dict() for s in deps.scheduler.list()]}
+    kind, value, rest = split_request(doc)
+    command = contract.parse_command(rest)
+    if command.name not in STOP_ACTIONS:
+        raise InvalidCommand(
+            f"only stop actions can be scheduled ({', '.join(sorted(STOP_ACTIONS))}), got {command.name}",
+            field="action",
+        )
+    if kind == "cancel":
+        return _cancel(command, deps, now)
+    when = resolve_when(at=value if kind == "at" else None, after=value if kind == "after" else None, now=now)
+    return _schedule(command, when, deps, now)
 
 
 def _schedule(command: contract.Command, when: datetime, deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
@@ -166,10 +184,68 @@ def _note_and_publish(
 def _reject(
     raw: str | bytes | Mapping[str, Any], exc: InvalidCommand, deps: ScheduleDeps, now: datetime
 ) -> dict[str, Any]:
-    body = raw if isinstance(raw, str | bytes) else repr(sorted(raw.items(), key=lambda kv: str(kv[0])))
-    key = hashlib.sha256(body.encode("utf-8") if isinstance(body, str) else body).hexdigest()
-    detail = {"error_code": "InvalidCommand", "reason": exc.message, "field": exc.field, "source": "schedule"}
+    """Recorded under REJECTED#<day> and published once. What it repeats from the request is bounded, so a
+    rejection of any request fits a ledger item and an event."""
+    key = _digest(raw)
+    field, reason = clip(exc.field, NAME_BYTES), clip(exc.message)
+    detail = {"error_code": "InvalidCommand", "reason": reason, "field": field, "source": "schedule"}
     if deps.ledger.record_rejection(now, key, {"kind": "schedule", "outcome": "rejected", **detail}):
         deps.publisher.publish("Command Rejected", detail)
         deps.ledger.mark_published(rejected_pk(now), now, key)
-    return {"status": "rejected", **exc.as_dict()}
+    return {"status": "rejected", "error": "InvalidCommand", "message": reason, "field": field}
+
+
+def _note_failure(
+    raw: str | bytes | Mapping[str, Any],
+    exc: Exception,
+    deps: ScheduleDeps,
+    now: datetime,
+    message_id: str | None,
+    receive_count: int | None,
+) -> None:
+    """Record why a request failed for a reason other than its content, before it goes back to the queue.
+
+    An AWS error may clear on a retry; an exception livectl does not know is a bug that a retry cannot fix. Both
+    are retried anyway (an unknown exception may be transient, and after maxReceiveCount the DLQ keeps the
+    request for a redrive once the bug is fixed), but neither is silent: each attempt leaves an `error` item
+    with its reason under REJECTED#<day>, so no message sits in the DLQ without one. Nothing is published:
+    the request is not settled yet.
+    """
+    bug = not isinstance(exc, LivectlError)
+    code = (exc.code if isinstance(exc, LivectlError) else None) or type(exc).__name__
+    fields = {
+        "kind": "schedule",
+        "outcome": "error",
+        "error_code": clip(code, NAME_BYTES),
+        "reason": clip(f"livectl bug, {type(exc).__name__}: {_text(exc)}" if bug else _text(exc)),
+        "retryable": not bug,
+        "source": "schedule",
+        "message_id": message_id,
+        "receive_count": receive_count,
+    }
+    key = f"{_digest(raw)}#error#{receive_count or 0}"
+    try:
+        deps.ledger.record_rejection(now, key, fields)
+    except Exception:  # the ledger failing too must not hide the first error, which is re-raised
+        return
+
+
+def _digest(raw: str | bytes | Mapping[str, Any]) -> str:
+    """sha256 of the request: the rejection's key, stable across redeliveries. Never raises."""
+    if isinstance(raw, bytes):
+        data = raw
+    elif isinstance(raw, str):
+        data = raw.encode("utf-8", "surrogatepass")
+    else:
+        try:
+            data = json.dumps(raw, sort_keys=True, default=str).encode("utf-8")
+        except (ValueError, TypeError, RecursionError):  # keys of mixed types, or nested past the stack
+            data = repr(type(raw)).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _text(exc: Exception) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ fails still deserves a record
+        return type(exc).__name__

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livectl import aws
+from livectl.bounds import shown
 from livectl.errors import InvalidCommand, PermanentProviderError
 
 STOP_ACTIONS: dict[str, str] = {
@@ -69,7 +71,12 @@ def schedule_name(action: str, account: str, task_id: str) -> str:
 def to_utc(when: datetime, field: str = "at") -> datetime:
     if when.tzinfo is None or when.utcoffset() is None:
         raise InvalidCommand(f"{field} must carry a UTC offset or Z, got {when.isoformat()!r}", field=field)
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past datetime.max in UTC; 0001-01-01...+23:59 before min
+        raise InvalidCommand(
+            f"{field} {when.isoformat()!r} is outside the years 0001-9999 in UTC", field=field
+        ) from None
 
 
 def at_expression(when: datetime) -> str:
@@ -86,19 +93,35 @@ def parse_at_expression(expression: str, timezone: str | None = "UTC") -> dateti
 
 
 def parse_duration(text: object) -> timedelta:
-    """`90s`, `15m`, `2h`, `1h30m`, `1d12h` (units in that order), or a number of seconds."""
+    """`90s`, `15m`, `2h`, `1h30m`, `1d12h` (units in that order), or a number of seconds, up to MAX_HORIZON.
+
+    The bound is checked on the number before a timedelta is built: NaN, infinities and values past
+    timedelta's range (`1e308`, `99999999999999d`) are refusals naming `after`, not OverflowError/ValueError.
+    """
     if isinstance(text, bool):
-        raise InvalidCommand(f"after must be a duration like 2h, 90s or 1h30m, got {text!r}", field="after")
+        raise InvalidCommand(f"after must be a duration like 2h, 90s or 1h30m, got {shown(text)}", field="after")
+    seconds: int | float
     if isinstance(text, int | float):
-        seconds = float(text)
+        seconds = text
     elif isinstance(text, str) and (match := DURATION_PATTERN.match(text.strip())) and text.strip():
-        days, hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
-        seconds = float(((days * 24 + hours) * 60 + minutes) * 60 + secs)
+        try:
+            days, hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits): far too long anyway
+            raise _beyond_horizon("after") from None
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
     else:
-        raise InvalidCommand(f"after must be a duration like 2h, 90s or 1h30m, got {text!r}", field="after")
+        raise InvalidCommand(f"after must be a duration like 2h, 90s or 1h30m, got {shown(text)}", field="after")
+    if isinstance(seconds, float) and not math.isfinite(seconds):  # NaN compares false with everything
+        raise InvalidCommand(f"after must be a finite number of seconds, got {shown(text)}", field="after")
     if seconds <= 0:
-        raise InvalidCommand(f"after must be positive, got {text!r}", field="after")
+        raise InvalidCommand(f"after must be positive, got {shown(text)}", field="after")
+    if seconds > MAX_HORIZON.total_seconds():  # int vs float compares exactly, with no overflow
+        raise _beyond_horizon("after")
     return timedelta(seconds=seconds)
+
+
+def _beyond_horizon(field: str) -> InvalidCommand:
+    return InvalidCommand(f"{field} is more than {MAX_HORIZON.days} days ahead", field=field)
 
 
 def parse_at(value: object) -> datetime:
@@ -106,14 +129,14 @@ def parse_at(value: object) -> datetime:
     if isinstance(value, datetime):
         return to_utc(value)
     if not isinstance(value, str) or not value.strip():
-        raise InvalidCommand(f"at must be an RFC 3339 time with an offset, got {value!r}", field="at")
+        raise InvalidCommand(f"at must be an RFC 3339 time with an offset, got {shown(value)}", field="at")
     text = value.strip()
     if text.endswith(("z", "Z")):
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise InvalidCommand(f"at must be an RFC 3339 time with an offset, got {value!r}", field="at") from exc
+        raise InvalidCommand(f"at must be an RFC 3339 time with an offset, got {shown(value)}", field="at") from exc
     return to_utc(parsed)
 
 
@@ -124,6 +147,8 @@ def resolve_when(*, at: object = None, after: object = None, now: datetime) -> d
     field = "at" if at is not None else "after"
     now = to_utc(now, "now")
     when = parse_at(at) if at is not None else now + parse_duration(after)
+    if when - now > MAX_HORIZON:  # before rounding up: 9999-12-31T23:59:59.5Z cannot take one more second
+        raise _beyond_horizon(field)
     when = when.replace(microsecond=0) + (timedelta(seconds=1) if when.microsecond else timedelta())
     if when <= now:
         raise InvalidCommand(
@@ -131,7 +156,7 @@ def resolve_when(*, at: object = None, after: object = None, now: datetime) -> d
             field=field,
         )
     if when - now > MAX_HORIZON:
-        raise InvalidCommand(f"{field} is more than {MAX_HORIZON.days} days ahead", field=field)
+        raise _beyond_horizon(field)
     return when
 
 

@@ -1,0 +1,178 @@
+"""The TRTC callback receiver: `CallbackService` turns one HTTP request into one reply (verify, record once through
+`CallbackStore`, publish, acknowledge); `SecretConfig` reads the keys from Secrets Manager.
+
+A 5xx means "a retry will help" (the ledger, the bus or the secret failed) and nothing else: whatever a retry
+cannot fix is refused with a 4xx before anything is stored (docs/webhook.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from livectl.callback_effects import Effects, effects_of, relay_detail, upload_failed_detail, uploaded_detail
+from livectl.callback_store import Applied, CallbackStore
+from livectl.callbacks import (
+    ACK,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_WINDOW_SECONDS,
+    MAX_CONFIGURABLE_BYTES,
+    Callback,
+    CallbackConfig,
+    Rejection,
+    request_from_event,
+    verify,
+)
+from livectl.events import EventPublisher
+
+
+def events_for(cb: Callback, effects: Effects, applied: Applied) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The bus events one (new) callback produces."""
+    if effects.all_uploaded:
+        yield "Recording Uploaded", uploaded_detail(cb, effects.storage, applied.files)
+    if effects.upload_error is not None:
+        yield "Recording Upload Failed", upload_failed_detail(cb, effects.upload_error)
+    relay = effects.relay
+    if relay is not None and applied.relay_applied and applied.previous_relay_status != relay.status_name:
+        yield "Relay Status Changed", relay_detail(cb, relay, applied.previous_relay_status)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Keys
+# ------------------------------------------------------------------------------------------------------------
+class SecretConfig:
+    """Callback keys from Secrets Manager through Powertools' cache (re-read at most every `max_age` s)."""
+
+    def __init__(self, secret_name: str, max_age: int = 300) -> None:
+        self.secret_name = secret_name
+        self.max_age = max_age
+        self._cached: tuple[int, CallbackConfig] | None = None
+
+    def __call__(self) -> CallbackConfig:
+        from aws_lambda_powertools.utilities import parameters  # pulls boto3: import on first use only
+
+        value = parameters.get_secret(self.secret_name, transform="json", max_age=self.max_age)
+        if self._cached is not None and self._cached[0] == id(value):
+            return self._cached[1]
+        config = CallbackConfig.from_secret(value)
+        self._cached = (id(value), config)
+        return config
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The receiver
+# ------------------------------------------------------------------------------------------------------------
+@dataclass
+class Reply:
+    """The HTTP answer plus what to count: `metric` is CallbackAccepted / CallbackDuplicate / CallbackRejected /
+    CallbackFailed, `reason` a short fixed word (never request content)."""
+
+    status: int
+    body: dict[str, Any]
+    metric: str
+    reason: str | None = None
+    callback: Callback | None = None
+
+    def response(self) -> dict[str, Any]:
+        return {
+            "statusCode": self.status,
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps(self.body, separators=(",", ":")),
+            "isBase64Encoded": False,
+        }
+
+
+def _rejected(rejection: Rejection) -> Reply:
+    return Reply(rejection.status, rejection.body(), "CallbackRejected", rejection.reason)
+
+
+class CallbackService:
+    """verify -> record once -> update the task -> publish -> acknowledge. 5xx only when recording failed."""
+
+    def __init__(
+        self,
+        store: CallbackStore,
+        publisher: EventPublisher,
+        config: Callable[[], CallbackConfig],
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        path: str | None = None,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.config = config
+        self.max_bytes = min(max_bytes, MAX_CONFIGURABLE_BYTES)
+        self.window = window
+        self.path = path
+
+    def handle_event(self, event: Mapping[str, Any], now: datetime) -> Reply:
+        request = request_from_event(event if isinstance(event, Mapping) else {}, self.max_bytes)
+        if isinstance(request, Rejection):
+            return _rejected(request)
+        if request.method and request.method != "POST":
+            return _rejected(Rejection(405, "method", "only POST is accepted"))
+        try:
+            config = self.config()
+        except Exception:
+            return Reply(503, {"code": 503, "error": "unavailable"}, "CallbackFailed", "config")
+        verdict = verify(
+            request.headers, request.body, config.keys, config.sdk_app_ids, now, self.window, self.max_bytes
+        )
+        if isinstance(verdict, Rejection):
+            return _rejected(verdict)
+        return self.accept(verdict, now)
+
+    def accept(self, cb: Callback, now: datetime) -> Reply:
+        try:
+            if not self.store.claim(cb, now):
+                return Reply(200, dict(ACK), "CallbackDuplicate", callback=cb)
+        except Exception as exc:
+            return Reply(500, {"code": 500, "error": "not_recorded"}, "CallbackFailed", _code(exc), cb)
+        try:
+            effects = effects_of(cb)
+            applied = self.store.apply(cb, effects, now)
+            for detail_type, detail in events_for(cb, effects, applied):
+                self.publisher.publish(detail_type, detail)
+            self.store.finish(cb, now, effects)
+        except Exception as exc:
+            self.store.release(cb)
+            return Reply(500, {"code": 500, "error": "not_recorded"}, "CallbackFailed", _code(exc), cb)
+        return Reply(200, dict(ACK), "CallbackAccepted", callback=cb)
+
+
+def _code(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    return str(code) if code else type(exc).__name__
+
+
+def build_service(
+    *,
+    table_name: str,
+    bus_name: str,
+    secret_name: str | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    window: float = DEFAULT_WINDOW_SECONDS,
+    in_lambda: bool = True,
+) -> CallbackService:
+    """The receiver as deployed. Without a secret name, local runs use the documented local key
+    (`demokey123`, SdkAppId 1400000001); inside Lambda it fails closed (503) instead."""
+    config: Callable[[], CallbackConfig]
+    if secret_name:
+        config = SecretConfig(secret_name)
+    elif in_lambda:
+
+        def config() -> CallbackConfig:
+            raise ValueError("CALLBACK_SECRET_NAME is not set")
+    else:
+        local = CallbackConfig.local()
+
+        def config() -> CallbackConfig:
+            return local
+
+    return CallbackService(
+        CallbackStore(table_name), EventPublisher(bus_name), config, max_bytes=max_bytes, window=window
+    )
