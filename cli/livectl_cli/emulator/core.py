@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, TRTC, VOLCENGINE, Action, PullRecordStatus, validate_params
 from livectl.errors import InvalidCommand
 from livectl_cli.emulator import auth
-from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events
+from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events, start_events
 from livectl_cli.emulator.listing import pull_to_push_page
 from livectl_cli.emulator.model import (
     FaultPlan,
@@ -135,6 +135,7 @@ class EmulatorCore:
         self.latency_ms = latency_ms
         self.callback_url = callback_url
         self.callback_key = callback_key
+        self.start_callbacks = True  # post 301 / 401 RUNNING when a task starts, as TRTC does
         self.clock: Callable[[], float] = clock or time.time
         self.lock = threading.RLock()
         self.accounts: dict[str, dict[str, str]] = {p: dict(a) for p, a in DEFAULT_ACCOUNTS.items()}
@@ -161,6 +162,9 @@ class EmulatorCore:
         with self.lock:
             task = task_from_spec(spec, self.clock())
             self.tasks[(task.kind, task.task_id)] = task
+            started = start_events(task) if self.callback_url and self.start_callbacks else []
+            if started and self.callback_url:
+                self.callbacks.enqueue(self.callback_url, self.callback_key, task.sdk_app_id, started)
             return task
 
     def list_tasks(self, kind: str | None = None) -> list[dict[str, Any]]:
@@ -207,7 +211,7 @@ class EmulatorCore:
         return out[-limit:] if limit else out
 
     def configure(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(doc) - {"callback_url", "callback_key", "latency_ms"}
+        unknown = set(doc) - {"callback_url", "callback_key", "latency_ms", "start_callbacks"}
         if unknown:
             raise SpecError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
         with self.lock:
@@ -221,6 +225,10 @@ class EmulatorCore:
                 if key is not None and not isinstance(key, str):
                     raise SpecError("callback_key must be a string or null")
                 self.callback_key = key
+            if "start_callbacks" in doc:
+                if not isinstance(doc["start_callbacks"], bool):
+                    raise SpecError("start_callbacks must be true or false")
+                self.start_callbacks = doc["start_callbacks"]
             if "latency_ms" in doc:
                 latency = doc["latency_ms"]
                 if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
@@ -233,6 +241,7 @@ class EmulatorCore:
             "callback_url": self.callback_url,
             "callback_key_set": bool(self.callback_key),
             "latency_ms": self.latency_ms,
+            "start_callbacks": self.start_callbacks,
             "seed": self.seed,
         }
 

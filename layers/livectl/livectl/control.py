@@ -343,6 +343,10 @@ def process_command(
         return _reject(box, body, exc, now, action_name, message_id)
     if command.is_stale(now):
         return _stale(box, command, now, message_id)
+    if command.via == "guard" and _ended_before_the_guard(box, command):
+        # The task's own callbacks (302/310/312, relay IDLE) said it ended: the guard has nothing to stop.
+        ended = {"status": "already_done", "at": iso(now), "provider_calls": 0, "attempts": 0}
+        return _applied(box, command, ended, message_id)
     deadline = _deadline(context, box)
     if deadline - box.monotonic() < box.settings.min_call_budget:
         raise TransientProviderError(
@@ -384,7 +388,7 @@ def _log_keys(command: Command, message_id: str | None, **more: Any) -> dict[str
 
 
 def _base_detail(command: Command, at: str) -> dict[str, Any]:
-    return {
+    detail = {
         "action": command.name,
         "task_id": command.task_id,
         "provider": command.provider,
@@ -392,6 +396,17 @@ def _base_detail(command: Command, at: str) -> dict[str, Any]:
         "command_id": command.id or command.key,
         "at": at,
     }
+    if command.via is not None:
+        detail["via"] = command.via
+    return detail
+
+
+def _ended_before_the_guard(box: Container, command: Command) -> bool:
+    """A guard's stop fires only for a task still running as far as its callbacks tell (one ledger read, for
+    guard commands only). A disarmed guard has no schedule left; this covers the race of a firing schedule and
+    an end callback in flight."""
+    state = box.ledger.get_state(command.provider, command.task_id) or {}
+    return "guard_ended_ms" in state
 
 
 def _settle(command: Command, outcome: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -448,6 +463,7 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
             "last_command_key": command.key,
             "last_error_code": None,
             "last_error_reason": None,
+            **({"guard_status": "fired"} if command.via == "guard" else {}),
         },
     )
     fields = {
@@ -455,6 +471,7 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
         "account": command.account,
         "command_key": command.key,
         "command_id": command.id,
+        "via": command.via,
         "params": clip_json(command.params),
         "outcome": status,
         "state": state,
