@@ -290,6 +290,7 @@ SCHEDULES_EPILOG = """\
 example:
   livectl schedules            # pending auto-stops in the stack's schedule group, soonest first
   livectl schedules --json
+BY says whose auto-stop it is: `guard` (armed by the cost guard; `livectl guard extend|off`) or `operator`.
 """
 
 
@@ -314,7 +315,18 @@ def _schedule_deps(target: Target) -> Any:
         scheduler=StopScheduler(group),
         ledger=Ledger(target.output("LedgerTableName")),
         publisher=EventPublisher(target.output("EventBusName")),
+        guard=guard_policies(target),
     )
+
+
+def guard_policies(target: Target) -> Any:
+    """The stack's cost-guard policies (its defaults and SSM path from the outputs); None for an older stack."""
+    from livectl.guard import GuardPolicies, GuardPolicy, apply_fields
+
+    path, defaults = target.outputs.get("GuardParameterPath"), target.outputs.get("GuardDefaults")
+    if not path or not defaults:
+        return None
+    return GuardPolicies(path, apply_fields(GuardPolicy(), json.loads(defaults), "GuardDefaults"), max_age=0)
 
 
 def _schedule_request(args: argparse.Namespace, extra: dict[str, Any]) -> int:
@@ -385,12 +397,14 @@ def run_schedules(args: argparse.Namespace) -> int:
     if not stops:
         emit("no pending auto-stops")
         return 0
-    rows: list[tuple[str, ...]] = [("AT (UTC)", "ACTION", "TASK", "ACCOUNT", "STATE", "NAME")]
+    rows: list[tuple[str, ...]] = [("AT (UTC)", "ACTION", "TASK", "ACCOUNT", "BY", "STATE", "NAME")]
     for s in stops:
         params = s.command.get("params") or {}
         task = str(params.get("TaskId") or params.get("TaskID") or "?")
         at = s.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if s.at else "?"
-        rows.append((at, str(s.command.get("action")), task, str(s.command.get("account", "default")), s.state, s.name))
+        by = "guard" if s.command.get("via") == "guard" else "operator"  # the cost guard's, or someone's
+        account = str(s.command.get("account", "default"))
+        rows.append((at, str(s.command.get("action")), task, account, by, s.state, s.name))
     emit(*_table(rows))
     return 0
 

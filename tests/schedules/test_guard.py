@@ -222,7 +222,7 @@ def test_a_budget_already_spent_fires_soon_rather_than_never(guard):
     guard.set_policy(max_recording="1m")
     guard.post(301, "rec-1", at_ms=START_MS - 3_600_000)  # started an hour ago, delivered late
     [result] = guard.drain()
-    assert datetime.fromisoformat(result["at"]) - NOW <= timedelta(seconds=32)
+    assert timedelta(0) < datetime.fromisoformat(result["at"]) - NOW <= timedelta(seconds=7)
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from livectl_cli.local import demo_guard
 from livectl_cli.local.stack import LocalConfig, LocalStack
 
 SDK_APP_ID = 1400000001
@@ -38,6 +39,7 @@ TASKS: list[dict[str, Any]] = [
     {"kind": "cloud_recording", "task_id": "demo-cloudrec-vod", "storage": "vod", "files": 2},
     {"kind": "cloud_recording", "task_id": "demo-cloudrec-cos", "storage": "cos", "format": "hls+mp4", "files": 1},
     {"kind": "cdn_publish", "task_id": "demo-cdn-stop"},
+    *demo_guard.TASKS,
 ]
 TRTC = {"SdkAppId": SDK_APP_ID, "Region": "ap-guangzhou"}
 DEADLINE_SECONDS = 40.0
@@ -134,6 +136,7 @@ class Demo:
 
     def scenario(self) -> None:
         em = self.stack.emulator
+        demo_guard.set_policy(self, SDK_APP_ID)
         self.out("\n== 1. seed the provider emulator with one task of every kind")
         for spec in TASKS:
             em.add_task(spec["kind"], spec["task_id"], **_without(spec, "kind", "task_id"))
@@ -203,6 +206,7 @@ class Demo:
             and bool(self.events_of("Task Status", "demo-rec-query"))
             and bool(self.events_of("Task Stopped", "demo-cdn-stop"))
             and bool(self.events_of("Command Rejected"))
+            and demo_guard.settled(self)
             and self.stack.emulator.wait_callbacks(0.01)
         )
 
@@ -291,7 +295,10 @@ class Demo:
             f"{len(scheduled)} events",
         )
         assert self.stack.clock is not None
-        fired = [f for f in self.stack.clock.fired if "cloudrec" in f["name"] and f["error"] is None]
+        from livectl.schedules import schedule_name
+
+        cos_stop = schedule_name("DeleteCloudRecording", "default", "demo-cloudrec-cos")
+        fired = [f for f in self.stack.clock.fired if f["name"] == cos_stop and f["error"] is None]
         check(
             "the moved schedule fired once (at its new time), was deleted, and the recording stopped",
             len(fired) == 1
@@ -336,6 +343,7 @@ class Demo:
             bool(self.events_of("Relay Status Changed", "demo-cdn-stop")),
         )
         check("forged callback: refused with 401", self.forged_status == 401, f"HTTP {self.forged_status}")
+        c.extend(demo_guard.checks(self))
         # Nothing lost.
         assert self.stack.created is not None
         dlq_depths = {}
@@ -396,6 +404,7 @@ def run(
         failed_visibility=1,
         callback_retry_interval=0.5,
         log=say if verbose else stack_log.append,
+        parameters={"GuardPolicyMaxAge": "0"},  # the demo changes its app's guard policy and wants it at once
     )
     stack = LocalStack(config)
     saved_state = os.environ.get("LIVECTL_LOCAL_STATE")

@@ -33,7 +33,7 @@ from livectl.schedule_manager import ScheduleDeps, handle_schedule_request
 from livectl.schedules import MAX_HORIZON, build_schedule_request, parse_duration, schedule_name, to_utc
 
 PROVIDER = "trtc"
-MIN_LEAD = timedelta(seconds=30)  # a guard whose budget has already run out fires this soon after arming
+MIN_LEAD = timedelta(seconds=5)  # a guard whose budget has already run out (a late 301) fires this soon
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
