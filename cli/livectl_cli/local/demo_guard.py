@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from livectl_cli.local.demo import Check, Demo
 
-BUDGET = "8s"  # the demo's maximum recording/relay duration; the stack's default is 12h
+BUDGET = "12s"  # the demo's maximum recording/relay duration; the stack's default is 12h
 FORGOTTEN = "demo-guard-forgotten"
 ENDS_NORMALLY = "demo-cloudrec-vod"  # stopped by a command in step 2
 TASKS: list[dict[str, Any]] = [{"kind": "cloud_recording", "task_id": FORGOTTEN, "storage": "vod", "files": 1}]
