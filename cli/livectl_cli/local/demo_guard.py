@@ -21,7 +21,10 @@ def set_policy(demo: Demo, sdk_app_id: int) -> None:
 
 
 def settled(demo: Demo) -> bool:
-    return bool(demo.events_of("Task Stopped", FORGOTTEN)) and bool(demo.events_of("Guard Disarmed", ENDS_NORMALLY))
+    ended = bool(demo.events_of("Guard Disarmed", ENDS_NORMALLY)) or any(
+        e["detail"].get("via") for e in demo.events_of("Task Stopped", ENDS_NORMALLY)
+    )
+    return bool(demo.events_of("Task Stopped", FORGOTTEN)) and ended
 
 
 def checks(demo: Demo) -> list[Check]:
@@ -43,9 +46,13 @@ def checks(demo: Demo) -> list[Check]:
         Check(
             "cost guard: a recording that ended normally left no guard (Guard Armed, Guard Disarmed, 1 provider call)",
             bool(demo.events_of("Guard Armed", ENDS_NORMALLY))
-            and bool(demo.events_of("Guard Disarmed", ENDS_NORMALLY))
             and len(ended_calls) == 1
-            and not any(e["detail"].get("via") == "guard" for e in ended),
+            # disarmed by its end; on a machine so loaded that the end reached the guard after its time, the guard
+            # fired and found the end in the ledger: no provider call either way
+            and (
+                bool(demo.events_of("Guard Disarmed", ENDS_NORMALLY))
+                or all(e["detail"].get("outcome") == "already_done" for e in ended if e["detail"].get("via"))
+            ),
             f"{len(ended_calls)} provider calls",
         ),
     ]
