@@ -27,7 +27,7 @@ each, created before the clock starts. Figures:
   from /proc/<pid>/stat, so a lane capped by moto says so.
 BENCH_DRAIN_LATENCIES: comma-separated ms (default "0,150,400"); BENCH_DRAIN_JITTER: fraction (default 0.2).
 BENCH_DRAIN_MODE: "sequential" (one action at a time, default: AWS calls are attributed per action) or
-"concurrent" (the five at once; their limits are independent, the 2 CPUs are not).
+"concurrent" (the six at once; their limits are independent, the 2 CPUs are not).
 BENCH_DRAIN_ACTIONS: comma-separated subset of action names.
 """
 
@@ -65,6 +65,7 @@ TASKS: dict[str, tuple[str, str | None, Callable[[str], dict[str, Any]]]] = {
     "StopPullRecordTask": ("pull_record", None, lambda t: {"TaskId": t}),
     "GetPullRecordTask": ("pull_record", None, lambda t: {"TaskID": t}),
     "RestartPullToPushTask": ("pull_to_push", "停用", lambda t: {"TaskId": t}),
+    "StopPullToPushTask": ("pull_to_push", None, lambda t: {"TaskId": t}),
     "DeleteCloudRecording": ("cloud_recording", None, lambda t: {**TRTC_PARAMS, "TaskId": t}),
     "StopPublishCdnStream": ("cdn_publish", None, lambda t: {**TRTC_PARAMS, "TaskId": t}),
 }

@@ -18,7 +18,14 @@ def test_the_demo_passes_every_check() -> None:
     assert demo.run(out=lines.append) == 0, "\n".join(lines)
     report = "\n".join(lines)
     assert "demo passed" in report and "FAIL" not in report
-    for task in ("demo-rec-stop", "demo-relay-restart", "demo-cloudrec-vod", "demo-cloudrec-cos", "demo-cdn-stop"):
+    for task in (
+        "demo-rec-stop",
+        "demo-relay-restart",
+        "demo-relay-stop",
+        "demo-cloudrec-vod",
+        "demo-cloudrec-cos",
+        "demo-cdn-stop",
+    ):
         assert task in report
 
 

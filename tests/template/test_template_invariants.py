@@ -92,6 +92,7 @@ def test_schedule_manager_env_points_at_the_stop_queues(cfn, defaults):
     queue_arns = json.loads(resolve(env["ACTION_QUEUE_ARNS"], defaults))
     assert queue_arns == {
         "StopPullRecordTask": "<StopPullRecordQueue.Arn>",
+        "StopPullToPushTask": "<StopPullToPushQueue.Arn>",
         "DeleteCloudRecording": "<DeleteCloudRecordingQueue.Arn>",
         "StopPublishCdnStream": "<StopCdnPublishQueue.Arn>",
     }
@@ -114,7 +115,7 @@ def test_env_values_are_names_not_secrets(cfn, defaults):
 # ---------------------------------------------------------------------------------------------------------------
 def test_every_sqs_event_source_reports_partial_failures(cfn, defaults):
     mappings = esms(cfn)
-    assert len(mappings) == 6  # five actions + schedule requests
+    assert len(mappings) == 7  # six actions + schedule requests
     for lid, esm in mappings.items():
         p = esm["Properties"]
         assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"], lid
@@ -257,7 +258,14 @@ def test_bus_and_schedule_group(cfn):
 
 def test_outputs_the_cli_finds_a_stack_by(source):
     outputs = set(source["Outputs"])
-    for queue in ("StopPullRecord", "GetPullRecord", "RestartPullToPush", "DeleteCloudRecording", "StopCdnPublish"):
+    for queue in (
+        "StopPullRecord",
+        "GetPullRecord",
+        "RestartPullToPush",
+        "StopPullToPush",
+        "DeleteCloudRecording",
+        "StopCdnPublish",
+    ):
         assert {f"{queue}QueueUrl", f"{queue}QueueArn", f"{queue}DLQUrl"} <= outputs
     assert {
         "ScheduleRequestQueueUrl",
@@ -298,7 +306,7 @@ def test_every_dlq_has_a_depth_alarm(cfn):
         if p["Namespace"] == "AWS/SQS" and p["MetricName"] == "ApproximateNumberOfMessagesVisible":
             assert p["Threshold"] == 0 and p["ComparisonOperator"] == "GreaterThanThreshold", lid
             alarmed[ref_target(p["Dimensions"][0]["Value"])] = lid
-    assert len(dlqs) == 7
+    assert len(dlqs) == 8
     assert dlqs <= set(alarmed), dlqs - set(alarmed)
 
 
@@ -379,6 +387,7 @@ def test_schedule_manager_role_is_exactly_its_allowlist(cfn, defaults):
             )
         }
         | {("scheduler:ListSchedules", "*"), ("iam:PassRole", "<SchedulerRole.Arn>"), ("events:PutEvents", BUS)}
+        | {("ssm:GetParametersByPath", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/livectl-test/guard")}
         | {(a, "<LedgerTable.Arn>") for a in LEDGER_RW}
     )
     passrole = [st for st in role_statements(cfn, role) if st["Action"] == "iam:PassRole"]
@@ -393,10 +402,14 @@ def test_callback_role_reads_only_the_callback_secret(cfn, defaults):
     # the webhook writes the ledger (conditional put for dedupe, update of the task's state, a batch of FILE# items
     # when a recording's files outgrow STATE) and reads back only those FILE# items (Query)
     ledger = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:Query")
+    # ...and arms the cost guard asynchronously: one message to the schedule manager's queue, no Scheduler rights
     assert grants(cfn, role, defaults) == (
         {(a, "<LedgerTable.Arn>") for a in ledger}
         | {("events:PutEvents", BUS), ("secretsmanager:GetSecretValue", callback_secret)}
+        | {("sqs:SendMessage", "<ScheduleRequestQueue.Arn>")}
     )
+    env = cfn["Resources"]["TrtcCallbackFunction"]["Properties"]["Environment"]["Variables"]
+    assert ref_target(env["GUARD_QUEUE_URL"]) == "ScheduleRequestQueue"
     assert set(cfn["Resources"][role]["Properties"]["ManagedPolicyArns"]) == {BASIC}
 
 
@@ -416,7 +429,7 @@ def test_only_action_functions_read_provider_secrets_and_only_their_providers(cf
     for provider in PROVIDER_SECRET_SAMPLES:
         expected = {function_role(cfn, fid) for fid, (_, _, p) in ACTION_FUNCTIONS.items() if p == provider}
         assert readers[provider] == expected, provider
-    assert len(readers["volcengine"]) == 3 and len(readers["trtc"]) == 2
+    assert len(readers["volcengine"]) == 4 and len(readers["trtc"]) == 2
 
 
 def test_callback_secret_is_readable_by_the_callback_function_only(cfn, defaults):
@@ -465,3 +478,41 @@ def test_no_wildcard_actions_and_star_resources_only_where_unavoidable(cfn, defa
 def test_one_role_per_function(cfn):
     roles = [function_role(cfn, fid) for fid in ALL_FUNCTIONS]
     assert len(set(roles)) == len(ALL_FUNCTIONS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cost guard
+# ---------------------------------------------------------------------------------------------------------------
+def test_guard_policy_defaults_reach_the_schedule_manager_and_read_back_as_a_policy(cfn, defaults, source):
+    """The template's Guard* parameters are the schedule manager's defaults, and they parse as a policy; the
+    per-app overrides live under one SSM path that only the schedule manager reads."""
+    from livectl.guard import default_policy
+
+    env = {
+        k: str(resolve(v, defaults))
+        for k, v in cfn["Resources"]["ScheduleManagerFunction"]["Properties"]["Environment"]["Variables"].items()
+    }
+    assert env["GUARD_PARAMETER_PATH"] == "/livectl-test/guard/"
+    policy = default_policy(env)
+    assert policy.as_dict() == {
+        "enabled": True,
+        "region": "ap-guangzhou",
+        "account": "default",
+        "max_recording": "12h",
+        "max_relay": "12h",
+    }
+    outputs = {k: str(resolve(v["Value"], defaults)) for k, v in source["Outputs"].items()}
+    assert json.loads(outputs["GuardDefaults"]) == policy.as_dict()
+    assert outputs["GuardParameterPath"] == env["GUARD_PARAMETER_PATH"]
+    readers = {
+        lid
+        for lid in resources_of_type(cfn, "AWS::IAM::Role")
+        if any(a.startswith("ssm:") for a, _ in grants(cfn, lid, defaults))
+    }
+    assert readers == {function_role(cfn, "ScheduleManagerFunction")}
+
+
+def test_every_guard_region_is_a_region_of_some_guarded_action(source):
+    from livectl.guard import GUARD_REGIONS
+
+    assert source["Parameters"]["GuardRegion"]["AllowedValues"] == list(GUARD_REGIONS)

@@ -50,6 +50,7 @@ class Command:
     id: str | None
     not_after: datetime | None
     key: str
+    via: str | None = None  # "guard": armed by the cost guard (livectl.guard), carried into outcome events
 
     @property
     def name(self) -> str:
@@ -78,6 +79,8 @@ class Command:
             out["id"] = self.id
         if self.not_after is not None:
             out["not_after"] = self.not_after.isoformat()
+        if self.via is not None:
+            out["via"] = self.via
         return out
 
 
@@ -166,4 +169,12 @@ def parse_command(body: str | bytes | Mapping[str, Any], expected_action: str | 
     not_after = parse_not_after(doc["not_after"]) if "not_after" in doc else None
     command_id = doc.get("id")
     key = command_id if command_id is not None else derived_key(action.name, account, params)
-    return Command(action=action, params=params, account=account, id=command_id, not_after=not_after, key=key)
+    return Command(
+        action=action,
+        params=params,
+        account=account,
+        id=command_id,
+        not_after=not_after,
+        key=key,
+        via=doc.get("via"),
+    )

@@ -51,7 +51,18 @@ from livectl.container import (
 )
 from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
 from livectl.ledger import iso
-from livectl.outcomes import applied, count, failed, log, log_keys, metrics, note_retry, reject, stale
+from livectl.outcomes import (
+    applied,
+    count,
+    ended_before_the_guard,
+    failed,
+    log,
+    log_keys,
+    metrics,
+    note_retry,
+    reject,
+    stale,
+)
 from livectl.redelivery import attempts_for
 
 __all__ = [
@@ -187,6 +198,10 @@ def process_command(
         return reject(box, body, exc, now, action_name, message_id)
     if command.is_stale(now):
         return stale(box, command, now, message_id)
+    if command.via == "guard" and ended_before_the_guard(box, command):
+        # The task's own callbacks (302/310/312, relay IDLE) said it ended: the guard has nothing to stop.
+        ended = {"status": "already_done", "at": iso(now), "provider_calls": 0, "attempts": 0}
+        return applied(box, command, ended, message_id)
     deadline = _deadline(context, box)
     if deadline - box.monotonic() < box.settings.min_call_budget:
         raise TransientProviderError(
