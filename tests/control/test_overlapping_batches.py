@@ -31,6 +31,7 @@ def test_overlapping_batches_each_answer_with_exactly_their_own_failures(monkeyp
         return {"outcome": "done", "task_id": task_id}
 
     monkeypatch.setattr(control, "process_command", process_command)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")  # the container builds boto3 clients; no call is made
     box = control.Container(SETTINGS)
 
     def batch(name: str, size: int) -> dict[str, Any]:
