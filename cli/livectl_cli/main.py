@@ -14,11 +14,26 @@ import traceback
 from collections.abc import Sequence
 
 from livectl import __version__
-from livectl_cli import local_commands, observe_commands, operator_commands, provider_commands
+from livectl_cli import (
+    dlq_command,
+    local_commands,
+    observe_commands,
+    operator_commands,
+    provider_commands,
+    status_command,
+)
 from livectl_cli.common import CliError, Parser, emit
 from livectl_cli.emulator import command as emulator_command
 
-SUBCOMMAND_MODULES = [provider_commands, emulator_command, operator_commands, observe_commands, local_commands]
+SUBCOMMAND_MODULES = [
+    provider_commands,
+    emulator_command,
+    operator_commands,
+    observe_commands,
+    status_command,
+    dlq_command,
+    local_commands,
+]
 DEBUG_ENV = "LIVECTL_DEBUG"
 _LOOKS_NEGATIVE = re.compile(r"-\d")
 
