@@ -253,15 +253,18 @@ def render(status: Status) -> list[str]:
     for r in status.rows:
         late = None if r.worst_lateness_ms is None else r.worst_lateness_ms / 1000
         counts = [_count(r.counts.get(n)) for n in COMMAND_METRICS]
-        queue = [_count(r.queued), _count(r.in_flight), seconds_text(r.oldest_age), _count(r.dlq)]
+        age = seconds_text(r.oldest_age) if r.oldest_age else "-"  # SQS reports 0 for an empty queue
+        queue = [_count(r.queued), _count(r.in_flight), age, _count(r.dlq)]
         table.append((r.action, *queue, *counts, seconds_text(late)))
-    lines += ["queues: now · commands and the latest stop: last hour", *_table(table)]
+    lines += ["queues: now · commands and the latest stop: last hour", *_table(table, frozenset(range(1, 10)))]
     lines.append("other DLQs: " + ", ".join(f"{label} {_count(n)}" for label, n in status.other_dlqs.items()))
     lines += ["", f"auto-stops due in the next hour: {len(status.due)}"]
     for stop in status.due[:DUE_SHOWN]:
         params = stop.get("params") or {}
         task = params.get("TaskId") or params.get("TaskID") or "?"
-        lines.append(f"  {str(stop.get('at'))[11:19]}  {stop.get('action')}  {task}  ({stop.get('name')})")
+        when = datetime.fromisoformat(str(stop["at"]))
+        due_in = seconds_text(max(0.0, (when - status.at).total_seconds()))
+        lines.append(f"  {when:%H:%M:%S}  in {due_in:<5} {stop.get('action')}  {task}  ({stop.get('name')})")
     if len(status.due) > DUE_SHOWN:
         lines.append(f"  … and {len(status.due) - DUE_SHOWN} more (livectl schedules)")
     lines += ["", f"latest failures: {len(status.failures) or 'none'}"]

@@ -118,10 +118,11 @@ class Ledger:
         self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
+        values = {":pk": _av(pk), ":prefix": _av(prefix)} if prefix else {":pk": _av(pk)}
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": _av(pk), ":prefix": _av(prefix)},
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)" if prefix else "pk = :pk",
+            "ExpressionAttributeValues": values,
             "ConsistentRead": True,
             "ScanIndexForward": not newest_first,
         }
