@@ -18,6 +18,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= ap-southeast-1
+comma := ,
 LINT_PATHS = $(wildcard layers functions cli)
 
 .PHONY: help venv test lint typecheck pytest demo bench build validate clean
@@ -25,7 +26,7 @@ LINT_PATHS = $(wildcard layers functions cli)
 help:
 	@echo "make demo      run the whole system locally (provider emulator + moto) and check every outcome"
 	@echo "make test      ruff, mypy and every test"
-	@echo "make bench     benchmarks (ratios measured in one run)"
+	@echo "make bench     benchmarks, ratios from one run (~30 min; BENCH=drain,burst picks modules, BENCH_* env: BENCHMARKS.md)"
 	@echo "make build     sam build (offline, python3.12)"
 	@echo "make validate  sam validate --lint (offline)"
 
@@ -58,7 +59,7 @@ demo: $(STAMP)
 	$(VENV)/bin/livectl demo
 
 bench: $(STAMP)
-	$(VPY) bench/run.py
+	$(VPY) bench/run.py $(subst $(comma), ,$(BENCH))
 
 $(SAM): 
 	@test -x $(SAM) || $(PYTHON) -m venv $(SAM_VENV)

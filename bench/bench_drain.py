@@ -1,27 +1,33 @@
-"""Drain: 1,000 queued commands per action against the emulator's enforced QPS (BRIEF §5).
+"""Drain in the field: queued commands per action against the emulator's enforced QPS, with the provider
+answering after 0, 150 and 400 ms (jittered ±20 %), through the real machinery (BRIEF §5; issue 12).
 
-The real machinery, wired from template.yaml by the local stack's own pieces (no second copy of the wiring):
+The machinery, wired from template.yaml by the local stack's own pieces (no second copy of the wiring):
 - moto on 127.0.0.1 holding the template's queues (with redrive), ledger and idempotency tables, bus and the
-  provider secrets (`livectl_cli.local.resources`): by default two moto_server processes, DynamoDB apart
+  provider secrets (`livectl_cli.local.resources`): two moto_server processes, DynamoDB apart
   (`AWS_ENDPOINT_URL_DYNAMODB`), started through `moto_server_bench.py` (one moto hot spot mended);
   BENCH_DRAIN_MOTO=thread puts one `ThreadedMotoServer` in this process instead;
 - the provider emulator in-process, enforcing each action's documented QPS per account (sliding 1 s window,
-  the provider's own throttling codes);
+  the provider's own throttling codes), its round trip set per level through `configure(latency_ms, jitter_ms)`;
 - each action function's module imported as the local stack imports it (its `ACTION` and `SETTINGS`, read from
   the template's environment, MAX_CONCURRENCY included), and `livectl.control.handle_event` run by
-  MaximumConcurrency simulated Lambda containers: one thread and one `control.Container` (own rate limiter,
-  own HTTP session) each, fed by the local stack's `SqsPoller` (batches of 10 from the real moto queue; the
-  succeeded records deleted, failures back after 1 s).
+  MaximumConcurrency (from the template) simulated Lambda containers: one thread and one `control.Container`
+  each, fed by the local stack's `SqsPoller` (batches from the real moto queue; the succeeded records deleted,
+  failures back after 1 s). Fresh containers per level.
 
-Per action: N commands (env BENCH_DRAIN_COMMANDS, default 1000), one distinct emulator task each, created
-before the clock starts. Figures:
+Per level and action: N commands (BENCH_DRAIN_SECONDS x QPS, default 20 s worth: 1,000 StopPullRecordTask,
+400 per TRTC action, 200 per 10-QPS action; BENCH_DRAIN_COMMANDS=N fixes N for all), one distinct emulator task
+each, created before the clock starts. Figures:
 - achieved rate = commands applied / (last invocation's end - pollers started), as a ratio of the documented
   QPS (bar >= 0.95);
 - throttling answers caused by livectl = emulator-enforced throttles (no injected fault) / provider calls
-  (bar < 1 %); the peak calls in any 1 s window (the emulator's rule) is shown beside it;
-- provider calls per command.
-BENCH_DRAIN_MODE: "concurrent" (the five actions at once; their limits are independent), "sequential" (one
-action at a time), default "sequential" (see the module's notes in run() output).
+  (bar < 1 %); the peak calls in any 1 s window (the emulator's rule) is printed beside it;
+- per command: Lambda billed ms (invocation wall time / commands applied), AWS calls (botocore hook, by
+  operation), and the cost per million commands (bench/field.py's price list);
+- the harness: CPU seconds per wall second of each moto process and of this process (containers + emulator),
+  from /proc/<pid>/stat, so a lane capped by moto says so.
+BENCH_DRAIN_LATENCIES: comma-separated ms (default "0,150,400"); BENCH_DRAIN_JITTER: fraction (default 0.2).
+BENCH_DRAIN_MODE: "sequential" (one action at a time, default: AWS calls are attributed per action) or
+"concurrent" (the five at once; their limits are independent, the 2 CPUs are not).
 BENCH_DRAIN_ACTIONS: comma-separated subset of action names.
 """
 
@@ -42,7 +48,11 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION = "ap-southeast-1"
 BAR_RATE = ">= 0.95"
 BAR_THROTTLE = "< 0.01"
-N = int(os.environ.get("BENCH_DRAIN_COMMANDS", "1000"))
+FIXED_N = int(os.environ["BENCH_DRAIN_COMMANDS"]) if os.environ.get("BENCH_DRAIN_COMMANDS") else None
+SECONDS = float(os.environ.get("BENCH_DRAIN_SECONDS", "20"))
+LATENCIES = [float(x) for x in os.environ.get("BENCH_DRAIN_LATENCIES", "0,150,400").split(",") if x.strip()]
+JITTER = float(os.environ.get("BENCH_DRAIN_JITTER", "0.2"))
+FIELD_LATENCY = 150.0  # the level whose per-command figures price a command
 MODE = os.environ.get("BENCH_DRAIN_MODE", "sequential")
 # Experiment on the limiter's window (Settings.window_margin, env RATE_WINDOW_MARGIN): unset = the shipped margin.
 MARGIN = os.environ.get("BENCH_DRAIN_MARGIN")
@@ -60,7 +70,7 @@ TASKS: dict[str, tuple[str, str | None, Callable[[str], dict[str, Any]]]] = {
 }
 
 
-for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT):
+for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT, ROOT / "bench"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -91,6 +101,8 @@ class Lane:
     spec: Any
     source: Any
     queue_url: str
+    n: int = 0
+    latency_ms: float = 0.0
     applied: int = 0
     retried: int = 0
     invocations: int = 0
@@ -103,7 +115,12 @@ class Lane:
 
     @property
     def done(self) -> bool:
-        return self.applied >= N
+        return self.applied >= self.n
+
+    def fresh(self, latency_ms: float) -> Lane:
+        """The same action with new containers and counters, for the next level."""
+        n = FIXED_N or max(10, round(SECONDS * self.qps))
+        return Lane(self.action, self.qps, self.settings, self.spec, self.source, self.queue_url, n, latency_ms)
 
 
 class Bench:
@@ -115,6 +132,9 @@ class Bench:
         self.emulator: Any = None
         self.sqs: Any = None
         self.lanes: dict[str, Lane] = {}
+        from field import AwsCallCounter
+
+        self.counter = AwsCallCounter()
 
     # -- set-up: moto + template resources + emulator + the action functions ------------------------------------
     def start(self) -> None:
@@ -184,6 +204,12 @@ class Bench:
             url = created.queue_url_for_arn(source.queue_arn)
             assert url is not None
             self.lanes[module.ACTION] = Lane(module.ACTION, ACTIONS[module.ACTION].qps, settings, spec, source, url)
+        # From here on, every new boto3 client is counted: the handlers' (made lazily on their first command),
+        # not the bench's own (made above: the pollers' SQS client stands for Lambda's event source mapping).
+        self.counter.install()
+        aws.reset_clients()
+        credentials.reset()
+        control.reset()
 
     def _moto_process(self) -> str:
         """moto_server in a process of its own: on this machine it stands in for AWS, so it must not share
@@ -243,15 +269,13 @@ class Bench:
     # -- one lane ---------------------------------------------------------------------------------------------
     def fill(self, lane: Lane) -> None:
         kind, status, params = TASKS[lane.action]
-        for i in range(N):
-            task_id = f"drain-{lane.action}-{i}"
-            spec = {"status": status} if status else {}
-            self.emulator.add_task(kind, task_id, **spec)
-        bodies = [
-            {"action": lane.action, "params": params(f"drain-{lane.action}-{i}"), "id": f"drain-{lane.action}-{i}"}
-            for i in range(N)
-        ]
-        for start in range(0, N, 10):
+        level = f"{lane.latency_ms:g}ms"
+        # Task ids and command ids carry the level: each level's tasks are new to the ledger and the idempotency table.
+        task_ids = [f"{level}-{lane.action}-{i}" for i in range(lane.n)]
+        for task_id in task_ids:
+            self.emulator.add_task(kind, task_id, **({"status": status} if status else {}))
+        bodies = [{"action": lane.action, "params": params(t), "id": t} for t in task_ids]
+        for start in range(0, lane.n, 10):
             entries = [{"Id": str(j), "MessageBody": json.dumps(b)} for j, b in enumerate(bodies[start : start + 10])]
             self.sqs.send_message_batch(QueueUrl=lane.queue_url, Entries=entries)
 
@@ -319,6 +343,11 @@ class Bench:
         elapsed = max(lane.finished - lane.started, 1e-9)
         return {
             "action": lane.action,
+            "latency_ms": lane.latency_ms,
+            "n": lane.n,
+            "invocations": lane.invocations,
+            "billed_ms": lane.handler_seconds * 1000 / max(1, lane.applied),
+            "memory": lane.spec.memory,
             "qps": lane.qps,
             "containers": len(lane.pollers) or (lane.source.maximum_concurrency or lane.settings.max_concurrency),
             "applied": lane.applied,
@@ -334,20 +363,33 @@ class Bench:
             "provider_rate": (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0,
         }
 
-    def drain(self, actions: list[str]) -> list[dict[str, Any]]:
-        lanes = [self.lanes[a] for a in actions]
+    def drain(self, actions: list[str], latency_ms: float) -> list[dict[str, Any]]:
+        from field import cpu_seconds, since
+
+        self.emulator.reset()
+        self.emulator.configure(latency_ms=latency_ms, jitter_ms=latency_ms * JITTER)
+        lanes = [self.lanes[a].fresh(latency_ms) for a in actions]
         for lane in lanes:
             self.fill(lane)
-        timeout = 60 + 3 * max(N / lane.qps for lane in lanes)
+        timeout = 60 + 3 * max(lane.n / lane.qps for lane in lanes)
+        pids = [p.pid for p in self.moto_procs]
+        cpu_before = [cpu_seconds(pid) for pid in pids] + [cpu_seconds()]
+        calls_before = self.counter.snapshot()
+        began = time.monotonic()
         with quiet():  # Powertools JSON logs and EMF are still formatted and written, to /dev/null
-            containers = {lane.action: lane.source.maximum_concurrency for lane in lanes}
             for lane in lanes:
                 self.launch(lane)
             self.wait(lanes, timeout)
+        wall = time.monotonic() - began
+        cpu = [(cpu_seconds(pid) - b) / wall for pid, b in zip([*pids, None], cpu_before, strict=True)]
+        aws_calls = since(calls_before, self.counter.snapshot())
         out = []
         for lane in lanes:
             figures = self.measure(lane)
-            figures["containers"] = containers[lane.action] or lane.settings.max_concurrency
+            figures["containers"] = lane.source.maximum_concurrency or lane.settings.max_concurrency
+            figures["aws"] = aws_calls if len(lanes) == 1 else None  # attributed only one lane at a time
+            figures["cpu"] = cpu  # moto processes (DynamoDB first when split), then this process
+            print(describe(figures), flush=True)  # as each lane ends: a full run takes a while
             out.append(figures)
         return out
 
@@ -416,9 +458,13 @@ def measure_all(mode: str = MODE) -> list[dict[str, Any]]:
         try:
             bench.start()
             actions = list(bench.lanes)
-            if mode == "concurrent":
-                return bench.drain(actions)
-            return [figures for action in actions for figures in bench.drain([action])]
+            out: list[dict[str, Any]] = []
+            for latency in LATENCIES:
+                if mode == "concurrent":
+                    out += bench.drain(actions, latency)
+                else:
+                    out += [figures for action in actions for figures in bench.drain([action], latency)]
+            return out
         finally:
             bench.stop()
             os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -433,6 +479,57 @@ def limiter_of(lane: Lane) -> str:
     return f"{share} calls per {1 + lane.settings.window_margin:g} s"
 
 
+def describe(f: dict[str, Any]) -> str:
+    cpu = f["cpu"]
+    harness = ", ".join(f"{c:.2f}" for c in cpu[:-1]) or "in this process"
+    line = (
+        f"    {f['latency_ms']:>4g} ms {f['action']:<22} QPS {f['qps']:>2} x{f['containers']}: {f['applied']}/{f['n']} "
+        f"applied in {f['seconds']:.1f} s = {f['rate']:.2f}/s (peak {f['peak']}/s); provider calls {f['calls']}, "
+        f"errors {f['errors']}, throttled {f['throttled']}, retried records {f['retried']}; limiter {f['limiter']}; "
+        f"billed {f['billed_ms']:.0f} ms/command, busy {f['busy_ms']:.0f} ms/command; CPU/wall: moto {harness}, "
+        f"this process {cpu[-1]:.2f}"
+    )
+    if f["aws"]:
+        per = {k: round(v / max(1, f["applied"]), 2) for k, v in sorted(f["aws"]["calls"].items())}
+        line += f"\n{'':>12}AWS calls per command {f['aws']['total'] / max(1, f['applied']):.2f}: {per}"
+    return line
+
+
+def field_rows(f: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """Per-command figures at the field latency: billed ms, AWS calls, cost per million commands."""
+    from field import PRICES, cost_per_million
+
+    rows: list[dict[str, Any]] = [
+        {
+            "metric": f"{name}: Lambda billed ms per command",
+            "value": f["billed_ms"],
+            "unit": f"ms ({f['memory']} MB arm64)",
+        }
+    ]
+    if f["aws"]:
+        applied = max(1, f["applied"])
+        rows.append(
+            {
+                "metric": f"{name}: AWS calls per command (success path)",
+                "value": f["aws"]["total"] / applied,
+                "unit": "calls/cmd",
+                "bar": "<= 5",
+            }
+        )
+        cost = cost_per_million(
+            invocations_per_command=f["invocations"] / applied,
+            billed_ms_per_command=f["billed_ms"],
+            memory_mb=f["memory"],
+            aws=f["aws"],
+            commands=applied,
+        )
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in cost.items() if k != "total")
+        where = f"{f['action']} at {f['latency_ms']:g} ms"
+        print(f"    cost per million {where}: ${cost['total']:.2f} ({parts}); {PRICES['region']}")
+        rows.append({"metric": f"{name}: USD per million commands", "value": cost["total"], "unit": "USD"})
+    return rows
+
+
 def run() -> list[dict[str, Any]]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     where = (
@@ -440,47 +537,36 @@ def run() -> list[dict[str, Any]]:
         if MOTO == "process"
         else "ThreadedMotoServer in this process"
     )
-    print(f"    drain: {N} commands per action, mode {MODE}, {cpus} CPU(s), emulator in this process, {where}")
+    size = f"{FIXED_N} commands" if FIXED_N else f"{SECONDS:g} s worth of commands at QPS"
+    print(f"    drain: {size} per action and level, levels {LATENCIES} ms ±{JITTER:.0%}, mode {MODE}, {cpus} CPU(s)")
+    print(f"    emulator in this process, {where}")
     if MARGIN:
         print(f"    EXPERIMENT: limiter window margin overridden ({MARGIN} s instead of the shipped one)")
     rows: list[dict[str, Any]] = []
     for f in measure_all():
-        print(
-            f"    {f['action']:<22} QPS {f['qps']:>2} x{f['containers']} containers: {f['applied']} applied in "
-            f"{f['seconds']:.1f} s = {f['rate']:.2f}/s (provider saw {f['provider_rate']:.2f}/s, peak "
-            f"{f['peak']}/s); calls {f['calls']}, errors {f['errors']}, throttled {f['throttled']}, "
-            f"retried records {f['retried']}, limiter {f['limiter']} per container; handler busy (not waiting "
-            f"for a token) {f['busy_ms']:.1f} ms/command, so the containers alone could do "
-            f"{f['containers'] * 1000 / max(f['busy_ms'], 1e-9):.1f}/s"
-        )
-        name = f"{f['action']} (QPS {f['qps']}, C={f['containers']})"
+        name = f"{f['action']} (QPS {f['qps']}, C={f['containers']}) @{f['latency_ms']:g} ms"
+        done = f["applied"] >= f["n"]
+        moto = max(f["cpu"][:-1], default=0.0)
         rows.append(
             {
-                "name": f"{name}: achieved rate / documented QPS",
+                "name": f"{name}: rate / QPS",
                 "ours": f["rate"],
                 "theirs": float(f["qps"]),
-                "unit": "cmd/s",
-                "ratio": f["rate"] / f["qps"] if f["applied"] >= N else 0.0,  # an unfinished drain fails the bar
+                "unit": f"cmd/s (moto CPU {moto:.0%})" if moto else "cmd/s",
+                "ratio": f["rate"] / f["qps"] if done else 0.0,  # an unfinished drain fails the bar
                 "bar": BAR_RATE,
             }
         )
         rows.append(
             {
-                "name": f"{name}: throttling answers / provider calls",
-                "metric": f"{name}: throttling answers / provider calls (peak {f['peak']}/s)",
+                "metric": f"{name}: throttling answers / provider calls",
                 "value": f["throttled"] / max(1, f["calls"]),
                 "unit": f"{f['throttled']}/{f['calls']}",
                 "bar": BAR_THROTTLE,
             }
         )
-        rows.append(
-            {
-                "name": f"{name}: provider calls per command",
-                "metric": f"{name}: provider calls per command",
-                "value": f["calls"] / max(1, f["applied"]),
-                "unit": "calls/cmd",
-            }
-        )
+        if f["latency_ms"] == FIELD_LATENCY or len(LATENCIES) == 1:
+            rows += field_rows(f, name)
     return rows
 
 

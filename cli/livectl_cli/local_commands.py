@@ -36,6 +36,7 @@ def _print_banner(stack: Any, state_file: Path) -> None:
     print("livectl local stack is up")
     print(f"  AWS (moto)       {s['aws_endpoint']}   region {s['region']}")
     print(f"  emulator         {s['emulator_url']}   (admin API: {s['emulator_url']}/_emulator/tasks)")
+    print(f"  round trip       {stack.emulator.core.latency.describe()}   (POST /_emulator/config to change)")
     print(f"  webhook          {s['webhook_url']}")
     print(f"  functions        {', '.join(stack.functions)}")
     if stack.skipped:
@@ -52,6 +53,7 @@ def _print_banner(stack: Any, state_file: Path) -> None:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    from livectl_cli.emulator import latency
     from livectl_cli.local.stack import LocalConfig, LocalStack
 
     config = LocalConfig(
@@ -60,6 +62,7 @@ def run_local(args: argparse.Namespace) -> int:
         emulator_port=args.emulator_port,
         webhook_port=args.webhook_port,
         seed=args.seed,
+        emulator_latency=latency.from_arguments(args),
         quiet_handlers=not args.verbose,
         log=lambda line: print(line, flush=True),
     )
@@ -93,6 +96,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    from livectl_cli.emulator import latency
+
     local = sub.add_parser(
         "local",
         help="run the whole stack on this machine (moto + emulator + real handlers)",
@@ -107,6 +112,7 @@ def register(sub: Any) -> None:
     local.add_argument("--template", help="path to template.yaml (default: found from the current folder)")
     local.add_argument("--state-file", help="where to write endpoints for other commands (default .livectl-local.json)")
     local.add_argument("--verbose", action="store_true", help="also show the handlers' own JSON logs and metrics")
+    latency.add_arguments(local)
     local.set_defaults(handler=run_local)
 
     demo = sub.add_parser(

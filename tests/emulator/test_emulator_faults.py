@@ -35,6 +35,7 @@ def two_tasks(emulator):
     [
         ("http_500", 500, "InternalError"),
         ("http_502", 502, "InternalServiceError"),
+        ("http_503", 503, "ServiceUnavailableTemp"),
         ("http_504", 504, "InternalServiceTimeout"),
         ("internal_error", 500, "InternalError"),
         ("throttle", 429, "FlowLimitExceeded"),
@@ -55,6 +56,7 @@ def test_volcengine_error_faults_answer_the_seed_table_and_change_nothing(two_ta
     [
         ("http_500", (TransientProviderError, "HTTP500")),
         ("http_502", (TransientProviderError, "HTTP502")),
+        ("http_503", (TransientProviderError, "ServiceUnavailable")),
         ("http_504", (TransientProviderError, "HTTP504")),
         ("internal_error", (TransientProviderError, "InternalError")),
         ("throttle", (Throttled, "RequestLimitExceeded")),

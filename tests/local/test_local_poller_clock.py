@@ -72,3 +72,82 @@ def test_render_input_fills_scheduler_context_attributes() -> None:
     )
     out = render_input(text, "arn:s", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "e-1")
     assert out == '{"id": "e-1", "t": "2026-01-02T03:04:05Z", "n": 1}'
+
+
+# ---- the clock against moto: reads each schedule once per modification, fires each due schedule once ---------------
+@pytest.fixture
+def scheduler_and_queue(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        region = "ap-southeast-1"
+        scheduler = boto3.client("scheduler", region_name=region)
+        sqs = boto3.client("sqs", region_name=region)
+        url = sqs.create_queue(QueueName="target")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        scheduler.create_schedule_group(Name="g")
+        gets: list[str] = []
+        scheduler.meta.events.register(
+            "before-parameter-build.scheduler.GetSchedule", lambda params, **_: gets.append(params["Name"])
+        )
+        yield scheduler, sqs, url, arn, gets
+
+
+def _schedule(scheduler, arn: str, name: str, at: str) -> None:
+    scheduler.create_schedule(
+        Name=name,
+        GroupName="g",
+        ScheduleExpression=f"at({at})",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": arn, "RoleArn": "arn:aws:iam::123456789012:role/r", "Input": f'{{"n": "{name}"}}'},
+        ActionAfterCompletion="DELETE",
+    )
+
+
+def test_clock_reads_a_future_schedule_once_not_on_every_tick(scheduler_and_queue) -> None:
+    from livectl_cli.local.clock import SchedulerClock
+
+    scheduler, sqs, url, arn, gets = scheduler_and_queue
+    for i in range(5):
+        _schedule(scheduler, arn, f"s{i}", "2030-01-01T00:00:00")
+    clock = SchedulerClock(
+        scheduler, sqs, ["g"], queue_url_for_arn=lambda a: url, now=lambda: datetime(2029, 1, 1, tzinfo=UTC)
+    )
+    assert clock.tick() == 0 and clock.tick() == 0 and clock.tick() == 0
+    assert sorted(gets) == [f"s{i}" for i in range(5)]  # five reads in all, not five per tick
+    scheduler.update_schedule(
+        Name="s0",
+        GroupName="g",
+        ScheduleExpression="at(2029-01-01T00:00:00)",  # moved to now: read again, then due
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": arn, "RoleArn": "arn:aws:iam::123456789012:role/r", "Input": '{"n": "s0"}'},
+        ActionAfterCompletion="DELETE",
+    )
+    assert clock.tick() == 1
+    assert gets.count("s0") == 2
+
+
+def test_clock_fires_every_due_schedule_exactly_once_in_parallel(scheduler_and_queue) -> None:
+    from livectl_cli.local.clock import SchedulerClock
+
+    scheduler, sqs, url, arn, _ = scheduler_and_queue
+    names = [f"due-{i}" for i in range(30)]
+    for name in names:
+        _schedule(scheduler, arn, name, "2029-01-01T00:00:00")
+    clock = SchedulerClock(
+        scheduler, sqs, ["g"], queue_url_for_arn=lambda a: url, now=lambda: datetime(2029, 1, 1, tzinfo=UTC), workers=8
+    )
+    assert clock.tick() == 30 and clock.tick() == 0
+    bodies = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in batch]
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
+    assert sorted(bodies) == sorted(f'{{"n": "{n}"}}' for n in names)
+    assert scheduler.list_schedules(GroupName="g")["Schedules"] == []

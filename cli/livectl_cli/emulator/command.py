@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from livectl_cli.common import CliError, HelpFormatter
+from livectl_cli.emulator import latency
 
 EPILOG = """\
 example:
@@ -21,7 +22,8 @@ example:
   curl -s localhost:8900/_emulator/calls
 
 Demo accounts: Volcengine AKLTDEMO / demo-secret, TRTC AKIDDEMO / demo-secret; callback key demokey123.
-Faults (--faults or POST /_emulator/faults): '{"rate": 0.3, "kinds": ["http_500", "throttle", "drop"]}'.
+Faults (--faults or POST /_emulator/faults): '{"rate": 0.3, "kinds": ["http_503", "throttle", "drop"]}'.
+A slow TRTC beside a fast Volcengine: --latency-ms 50 --jitter-ms 10 --trtc-latency-ms 400 --trtc-jitter-ms 80.
 The admin API is documented in docs/emulator.md.
 """
 
@@ -38,12 +40,12 @@ def register(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8900, help="port (default 8900; 0 picks a free one)")
     p.add_argument("--seed", type=int, default=0, help="seed for request ids and faults (default 0)")
-    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every provider answer (default 0)")
     p.add_argument("--callback-url", help="where TRTC callbacks are posted when a recording or relay stops")
     p.add_argument("--callback-key", default="demokey123", help="TRTC callback key for Sign (default demokey123)")
     p.add_argument("--callback-retry-interval", type=float, default=10.0, help=argparse.SUPPRESS)
     p.add_argument("--callback-retry-window", type=float, default=60.0, help=argparse.SUPPRESS)
     p.add_argument("--faults", help="fault rules as JSON (same shape as POST /_emulator/faults)")
+    latency.add_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             seed=args.seed,
-            latency_ms=args.latency_ms,
+            latency=latency.from_arguments(args),
             callback_url=args.callback_url,
             callback_key=args.callback_key or None,
             callback_retry_interval=args.callback_retry_interval,
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         )
         emulator.start()
     except SpecError as exc:
-        raise CliError(f"--faults: {exc}") from exc
+        raise CliError(str(exc)) from exc  # "faults: ..." or the latency field at fault
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     url = emulator.url
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  Volcengine  POST {url}/?Action=<Action>&Version=2023-01-01   access key AKLTDEMO / demo-secret")
     print(f"  TRTC        POST {url}/  (X-TC-Action, 2019-07-22)            SecretId AKIDDEMO / demo-secret")
     target = args.callback_url or "(none: set --callback-url or POST /_emulator/config)"
+    print(f"  round trip  {emulator.core.latency.describe()}")
     print(f"  callbacks   {target}  signed: {'yes' if args.callback_key else 'no'}")
     print(f"  admin       GET/POST {url}/_emulator/tasks   GET {url}/_emulator/calls")
     print(f"              POST {url}/_emulator/faults   POST {url}/_emulator/reset   GET {url}/_emulator/callbacks")

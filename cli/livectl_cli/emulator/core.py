@@ -23,6 +23,7 @@ from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, TRTC, VOLCENGINE, Action
 from livectl.errors import InvalidCommand
 from livectl_cli.emulator import auth
 from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events
+from livectl_cli.emulator.latency import LatencyModel
 from livectl_cli.emulator.listing import pull_to_push_page
 from livectl_cli.emulator.model import (
     FaultPlan,
@@ -55,6 +56,7 @@ VOLC_STATUS: dict[str, tuple[int, int | None]] = {
     "SignatureDoesNotMatch": (401, 100010),
     "ResourceNotFound": (404, None),
     "FlowLimitExceeded": (429, None),
+    "ServiceUnavailableTemp": (503, None),
     "InternalError": (500, 100014),
     "InternalServiceError": (502, None),
     "InternalServiceTimeout": (504, 100016),
@@ -66,11 +68,13 @@ VOLC_MESSAGES: dict[str, str] = {
     "InternalServiceTimeout": "Internal Service is timeout. please contact the administrator.",
     "FlowLimitExceeded": "Flow limit exceeded, please try again later.",
     "CommonErr": "未分类错误。建议重试",
+    "ServiceUnavailableTemp": "Service is temporarily unavailable, please try again later.",
 }
 HTTP_FAULT_CODES = {
     "http_500": "InternalError",
     "http_502": "InternalServiceError",
     "http_504": "InternalServiceTimeout",
+    "http_503": "ServiceUnavailableTemp",
 }
 GATEWAY_PAGES = {
     "http_500": (500, "Internal Server Error"),
@@ -125,6 +129,7 @@ class EmulatorCore:
         self,
         seed: int = 0,
         latency_ms: float = 0.0,
+        jitter_ms: float = 0.0,
         callback_url: str | None = None,
         callback_key: str | None = DEFAULT_CALLBACK_KEY,
         clock: Callable[[], float] | None = None,
@@ -132,7 +137,7 @@ class EmulatorCore:
         callback_retry_window: float = 60.0,
     ) -> None:
         self.seed = seed
-        self.latency_ms = latency_ms
+        self.latency = LatencyModel(seed, latency_ms, jitter_ms)
         self.callback_url = callback_url
         self.callback_key = callback_key
         self.clock: Callable[[], float] = clock or time.time
@@ -153,6 +158,7 @@ class EmulatorCore:
             self.calls.clear()
             self.rates.clear()
             self.faults.set([], seed=self.seed)
+            self.latency.reseed(self.seed)
             self._ids = random.Random(f"livectl-emulator-ids:{self.seed}")
             self._call_seq = 0
         self.callbacks.clear()
@@ -207,10 +213,11 @@ class EmulatorCore:
         return out[-limit:] if limit else out
 
     def configure(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(doc) - {"callback_url", "callback_key", "latency_ms"}
+        unknown = set(doc) - {"callback_url", "callback_key", "latency_ms", "jitter_ms", "latency"}
         if unknown:
             raise SpecError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
         with self.lock:
+            self.latency.configure(doc)  # validates all its fields before changing any
             if "callback_url" in doc:
                 url = doc["callback_url"]
                 if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
@@ -221,18 +228,13 @@ class EmulatorCore:
                 if key is not None and not isinstance(key, str):
                     raise SpecError("callback_key must be a string or null")
                 self.callback_key = key
-            if "latency_ms" in doc:
-                latency = doc["latency_ms"]
-                if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
-                    raise SpecError("latency_ms must be a non-negative number")
-                self.latency_ms = float(latency)
             return self.config()
 
     def config(self) -> dict[str, Any]:
         return {
             "callback_url": self.callback_url,
             "callback_key_set": bool(self.callback_key),
-            "latency_ms": self.latency_ms,
+            **self.latency.as_dict(),
             "seed": self.seed,
         }
 
@@ -267,10 +269,14 @@ class EmulatorCore:
                 "request_id": None,
                 "fault": None,
                 "task_id": None,
+                "latency_ms": 0.0,
             }
             reply = self._dispatch(req, provider, now, entry)
             self.calls.append(entry)
-        reply.delay += self.latency_ms / 1000.0
+            # Drawn under the lock, in arrival order (reproducible); waited out by the HTTP thread, unlocked.
+            latency = self.latency.draw(provider)
+            entry["latency_ms"] = latency * 1000.0
+            reply.delay += latency
         return reply
 
     def _dispatch(self, req: Request, provider: str, now: float, entry: dict[str, Any]) -> Reply:
@@ -364,9 +370,12 @@ class EmulatorCore:
         if kind == "common_err":
             code = "CommonErr" if shape.provider == VOLCENGINE else "InternalError"
             return self._error(entry, shape, code, VOLC_MESSAGES["CommonErr"])
+        if kind == "http_503" and shape.provider == TRTC:
+            # TRTC's API answers every error with HTTP 200 and its envelope; its code for this is documented.
+            return self._error(entry, shape, "ServiceUnavailable", "The service is temporarily unavailable.")
         if kind == "internal_error":
             return self._error(entry, shape, "InternalError", VOLC_MESSAGES["InternalError"])
-        # http_500 / http_502 / http_504
+        # http_500 / http_502 / http_503 / http_504
         if shape.provider == VOLCENGINE:
             code = HTTP_FAULT_CODES[kind]
             return self._error(entry, shape, code, VOLC_MESSAGES[code])

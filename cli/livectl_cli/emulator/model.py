@@ -209,6 +209,7 @@ def task_from_spec(spec: object, now: float) -> Task:
 FAULT_KINDS = (
     "http_500",
     "http_502",
+    "http_503",
     "http_504",
     "internal_error",
     "throttle",

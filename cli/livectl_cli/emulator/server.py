@@ -23,6 +23,9 @@ ADMIN_PREFIX = "/_emulator/"
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of new connections (50 containers, or one client's pool
+    # opening 50 at once) overflowed it and the kernel reset the rest. Each accepted one gets its own thread.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator
@@ -146,18 +149,23 @@ class Emulator:
         callback_retry_interval: float = 10.0,
         callback_retry_window: float = 60.0,
         faults: object = None,
+        jitter_ms: float = 0,
+        latency: Mapping[str, Any] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.core = EmulatorCore(
             seed=seed,
             latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
             callback_url=callback_url,
             callback_key=callback_key,
             clock=clock,
             callback_retry_interval=callback_retry_interval,
             callback_retry_window=callback_retry_window,
         )
+        if latency is not None:  # the admin shape: per provider under "latency" (see latency.py)
+            self.core.configure(latency)
         if faults is not None:
             self.core.set_faults(faults)
         self.stopping = threading.Event()

@@ -1,9 +1,10 @@
 """EventBridge Scheduler's clock for one-time schedules (moto stores schedules but never fires them).
 
-Every `interval` seconds: list the schedules of the watched groups, read each, fire those whose `at()` time
-is due into their target (SQS SendMessage with `Input` as the body, or the local Lambda handler with `Input`
-as the event), then delete the schedule when `ActionAfterCompletion` is DELETE. A schedule that cannot be
-delivered goes to its `DeadLetterConfig` queue, with the attributes Scheduler sets.
+Every `interval` seconds: list the schedules of the watched groups, read each (again only when it was
+modified), fire those whose `at()` time is due (up to `workers` at once) into their target (SQS SendMessage
+with `Input` as the body, or the local Lambda handler with `Input` as the event), then delete the schedule
+when `ActionAfterCompletion` is DELETE. A schedule that cannot be delivered goes to its `DeadLetterConfig`
+queue, with the attributes Scheduler sets.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,6 +57,7 @@ class SchedulerClock:
         interval: float = 0.5,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         log: Callable[[str], None] | None = None,
+        workers: int = 8,
     ) -> None:
         self.scheduler = scheduler
         self.sqs = sqs
@@ -66,6 +69,8 @@ class SchedulerClock:
         self.log = log or (lambda line: None)
         self.fired: list[dict[str, Any]] = []
         self._done: set[tuple[str, str]] = set()  # (arn, last modified) fired and kept (ActionAfterCompletion NONE)
+        self._details: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}  # (group, name) → (modified, schedule)
+        self.workers = workers
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -100,37 +105,63 @@ class SchedulerClock:
             if not token:
                 return items
 
+    def _read(self, group: str, summary: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The schedule's full definition; read again only when its LastModificationDate changes (a burst of
+        thousands of future schedules would otherwise cost one GetSchedule each on every tick)."""
+        key = (group, str(summary["Name"]))
+        stamp = str(summary.get("LastModificationDate"))
+        cached = self._details.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            schedule: dict[str, Any] = self.scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+        except Exception as exc:
+            if "ResourceNotFound" in type(exc).__name__ or "ResourceNotFound" in str(exc):
+                return None  # deleted between list and get
+            raise
+        self._details[key] = (stamp, schedule)
+        return schedule
+
     def tick(self) -> int:
-        """Fire every due schedule once; returns how many fired."""
-        fired = 0
+        """Fire every due schedule once (up to `workers` at a time, as Scheduler fires a due minute's schedules
+        together rather than one by one); returns how many fired."""
         now = self.now()
+        due: list[tuple[str, dict[str, Any], datetime]] = []
         for group in self.groups:
-            for summary in self._list(group):
+            listed = self._list(group)
+            live = {(group, str(s["Name"])) for s in listed}
+            for key in [k for k in self._details if k[0] == group and k not in live]:
+                del self._details[key]
+            for summary in listed:
                 if summary.get("State", "ENABLED") != "ENABLED":
                     continue
-                try:
-                    schedule = self.scheduler.get_schedule(Name=summary["Name"], GroupName=group)
-                except Exception as exc:
-                    if "ResourceNotFound" in type(exc).__name__ or "ResourceNotFound" in str(exc):
-                        continue  # deleted between list and get
-                    raise
-                key = (schedule["Arn"], str(schedule.get("LastModificationDate")))
-                if key in self._done:
+                schedule = self._read(group, summary)
+                if schedule is None:
+                    continue
+                if (schedule["Arn"], str(schedule.get("LastModificationDate"))) in self._done:
                     continue
                 when = due_time(schedule.get("ScheduleExpression", ""), schedule.get("ScheduleExpressionTimezone"))
-                if when is None or when > now:
-                    continue
-                self.fire(schedule, when)
-                fired += 1
-                if schedule.get("ActionAfterCompletion") == "DELETE":
-                    try:
-                        self.scheduler.delete_schedule(Name=schedule["Name"], GroupName=group)
-                    except Exception as exc:
-                        if "ResourceNotFound" not in type(exc).__name__ and "ResourceNotFound" not in str(exc):
-                            raise
-                else:
-                    self._done.add(key)
-        return fired
+                if when is not None and when <= now:
+                    due.append((group, schedule, when))
+        if len(due) <= 1 or self.workers <= 1:
+            for item in due:
+                self._fire_and_complete(*item)
+        else:
+            with ThreadPoolExecutor(min(self.workers, len(due)), thread_name_prefix="scheduler-fire") as pool:
+                list(pool.map(lambda item: self._fire_and_complete(*item), due))
+        return len(due)
+
+    def _fire_and_complete(self, group: str, schedule: Mapping[str, Any], when: datetime) -> None:
+        self.fire(schedule, when)
+        if schedule.get("ActionAfterCompletion") == "DELETE":
+            try:
+                self.scheduler.delete_schedule(Name=schedule["Name"], GroupName=group)
+            except Exception as exc:
+                if "ResourceNotFound" not in type(exc).__name__ and "ResourceNotFound" not in str(exc):
+                    raise
+            self._details.pop((group, str(schedule["Name"])), None)
+        else:
+            self._done.add((schedule["Arn"], str(schedule.get("LastModificationDate"))))
 
     def fire(self, schedule: Mapping[str, Any], when: datetime) -> None:
         target = schedule["Target"]

@@ -67,6 +67,8 @@ class LocalConfig:
     quiet_handlers: bool = True  # handler JSON logs at ERROR and EMF documents not printed (still put to CloudWatch)
     queue_metrics_interval: float = 5.0  # how often the AWS/SQS metrics (depth, in flight, oldest age) are put
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    # The emulator's round trip per provider, in its admin shape ({"latency_ms", "jitter_ms", "latency": {...}}).
+    emulator_latency: dict[str, Any] | None = None
     log: Callable[[str], None] | None = None
 
 
@@ -324,6 +326,8 @@ class LocalStack:
         kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": DEMO_CALLBACK_KEY}
         if cfg.callback_retry_interval is not None:
             kwargs["callback_retry_interval"] = cfg.callback_retry_interval
+        if cfg.emulator_latency:
+            kwargs["latency"] = cfg.emulator_latency
         self.emulator = Emulator(cfg.host, cfg.emulator_port, cfg.seed, **kwargs)
         self.emulator.start()
         self.emulator_url = str(getattr(self.emulator, "url", "") or f"http://{cfg.host}:{self.emulator.port}")

@@ -1,0 +1,187 @@
+"""Burst: auto-stops all due at the same moment, through `livectl local` (BRIEF §5; issue 12).
+
+The local stack as `livectl local` runs it (`LocalStack`: ThreadedMotoServer, the emulator, the real handlers
+behind the template's event sources, the scheduler clock), the emulator answering after BENCH_BURST_LATENCY ms
+(default 150, ±20 % jitter). Then:
+1. one schedule request per task through the schedule manager function (invoked as Lambda would, directly, from 4
+   threads): BENCH_BURST_STOPS StopPullRecordTask auto-stops (default 1,000) and BENCH_BURST_TRTC (default 200)
+   for each TRTC action, all `at` the same second T, ten minutes ahead;
+2. the stack's scheduler clock is moved to T (its `now` gains the offset; nothing else changes), so every
+   schedule is due at once; the clock fires them into the action queues as it does in `livectl local`;
+3. per action: time from that action's first fire to its last successful provider stop (the emulator's request
+   log), against N / QPS, bar <= 1.15. The clock's own firing span (first to last fire) is printed beside it:
+   the local clock fires one schedule at a time (list, get, send, delete against moto), which EventBridge
+   Scheduler does not, so when it is longer than N / QPS the harness, not livectl, set the figure.
+CPU of this process (the whole stack, moto included) per wall second is printed too: 2 CPUs on this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+STOPS = int(os.environ.get("BENCH_BURST_STOPS", "1000"))
+TRTC = int(os.environ.get("BENCH_BURST_TRTC", "200"))
+LATENCY = float(os.environ.get("BENCH_BURST_LATENCY", "150"))
+BAR = "<= 1.15"
+TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
+PLAN: dict[str, tuple[str, int, Any]] = {  # action: (emulator kind, how many, params for a task id)
+    "StopPullRecordTask": ("pull_record", STOPS, lambda t: {"TaskId": t}),
+    "DeleteCloudRecording": ("cloud_recording", TRTC, lambda t: {**TRTC_PARAMS, "TaskId": t}),
+    "StopPublishCdnStream": ("cdn_publish", TRTC, lambda t: {**TRTC_PARAMS, "TaskId": t}),
+}
+
+
+def schedule_all(stack: Any, due: datetime) -> int:
+    """One `at` request per task through the schedule manager; returns how many were scheduled."""
+    manager = stack.functions["ScheduleManagerFunction"]
+    requests = []
+    for action, (kind, count, params) in PLAN.items():
+        for i in range(count):
+            task_id = f"burst-{action}-{i}"
+            stack.emulator.add_task(kind, task_id)
+            requests.append({"action": action, "params": params(task_id), "at": due.isoformat()})
+
+    def one(request: dict[str, Any]) -> bool:
+        result = manager.invoke(request, "bench").result
+        return isinstance(result, dict) and result.get("status") == "created"
+
+    # The manager's own EMF metrics and logs go to stdout; the bench's output is the table.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), ThreadPoolExecutor(4) as pool:
+        return sum(pool.map(one, requests))
+
+
+def timed_fires(clock: Any) -> list[tuple[float, str]]:
+    """Wrap the clock's `fire` to note each fire's wall time and target queue (a measurement hook only)."""
+    fires: list[tuple[float, str]] = []
+    lock = threading.Lock()
+    fire = clock.fire
+
+    def noted(schedule: Any, when: Any) -> None:
+        with lock:
+            fires.append((time.time(), str(schedule["Target"]["Arn"])))
+        fire(schedule, when)
+
+    clock.fire = noted
+    return fires
+
+
+def wait_for_stops(stack: Any, timeout: float) -> dict[str, list[float]]:
+    """Until every task of the plan is stopped in the emulator (or the time runs out): success times per action."""
+    end = time.monotonic() + timeout
+    wanted = {a: n for a, (_, n, _) in PLAN.items()}
+    while True:
+        done: dict[str, list[float]] = {a: [] for a in PLAN}
+        for call in stack.emulator.calls():
+            if call["action"] in done and call["error_code"] is None:
+                done[call["action"]].append(call["time"])
+        if all(len(done[a]) >= wanted[a] for a in PLAN) or time.monotonic() > end:
+            return done
+        time.sleep(0.5)
+
+
+def run() -> list[dict[str, Any]]:
+    from livectl_cli.local.stack import LocalConfig, LocalStack
+
+    jitter = LATENCY * 0.2
+    config = LocalConfig(
+        moto_port=0,
+        emulator_port=0,
+        webhook_port=0,
+        failed_visibility=1,
+        emulator_latency={"latency_ms": LATENCY, "jitter_ms": jitter},
+    )
+    stack = LocalStack(config).start()
+    rows: list[dict[str, Any]] = []
+    out = sys.stdout
+    # The handlers' EMF flushes (every 100 metrics) and logs would bury the figures: stdout to /dev/null, figures
+    # printed to the saved stream.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        try:
+            rows = _measure(stack, jitter, out)
+        finally:
+            stack.stop()
+    return rows
+
+
+def _measure(stack: Any, jitter: float, out: Any) -> list[dict[str, Any]]:
+    from field import cpu_seconds
+
+    from livectl.catalogue import ACTIONS
+
+    rows: list[dict[str, Any]] = []
+    assert stack.clock is not None
+    stack.emulator.configure(callback_url=None)  # callbacks are not what this measures
+    due = (datetime.now(UTC) + timedelta(minutes=10)).replace(microsecond=0)
+    began = time.monotonic()
+    scheduled = schedule_all(stack, due)
+    took = time.monotonic() - began
+    print(f"    burst: {scheduled} schedules created through the schedule manager in {took:.1f} s", file=out)
+    fires = timed_fires(stack.clock)
+    offset = due - datetime.now(UTC)
+    cpu0, wall0 = cpu_seconds(), time.monotonic()
+    stack.clock.now = lambda: datetime.now(UTC) + offset  # the clock reaches T: everything is due at once
+    ideal = max(n / ACTIONS[a].qps for a, (_, n, _) in PLAN.items())
+    stops = wait_for_stops(stack, timeout=120 + 4 * ideal)
+    cpu = (cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+    first_fire, last_fire = (fires[0][0], fires[-1][0]) if fires else (0.0, 0.0)
+    print(
+        f"    provider {LATENCY:g} ±{jitter:g} ms; the clock fired {len(fires)} in {last_fire - first_fire:.1f} s "
+        f"({len(fires) / max(last_fire - first_fire, 1e-9):.0f}/s); this process (the whole stack) used "
+        f"{cpu:.2f} CPU-s per s",
+        file=out,
+    )
+    for action, (_, count, _) in PLAN.items():
+        qps = ACTIONS[action].qps
+        own = [t for t, arn in fires if _queue_of(stack, arn) == action]
+        start = own[0] if own else first_fire
+        times = sorted(stops[action])
+        elapsed = (times[-1] - start) if len(times) >= count else float("inf")
+        ideal_s = count / qps
+        fired_span = (own[-1] - own[0]) if own else 0.0
+        print(
+            f"    {action:<22} {len(times)}/{count} stopped; first fire to last stop {elapsed:.1f} s "
+            f"vs N/QPS {ideal_s:.1f} s; its schedules fired over {fired_span:.1f} s",
+            file=out,
+        )
+        rows.append(
+            {
+                "name": f"burst {action} x{count} @{LATENCY:g} ms: first fire to last stop / (N/QPS)",
+                "ours": elapsed,
+                "theirs": ideal_s,
+                "unit": f"s ({len(times)}/{count} stopped; clock fired over {fired_span:.0f} s)",
+                "ratio": elapsed / ideal_s,
+                "bar": BAR,
+            }
+        )
+    return rows
+
+
+def _queue_of(stack: Any, arn: str) -> str:
+    """The action whose queue a schedule targets (by the queue's logical id in the template)."""
+    logical = stack.template.arn_to_logical().get(arn, "")
+    for action, logical_prefix in (
+        ("StopPullRecordTask", "StopPullRecord"),
+        ("DeleteCloudRecording", "DeleteCloudRecording"),
+        ("StopPublishCdnStream", "StopCdnPublish"),
+    ):
+        if logical.startswith(logical_prefix):
+            return action
+    return ""
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
