@@ -49,9 +49,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # metric alone. On the shared `Metrics` set it stayed there for every other metric of the process until a
     # flush cleared it (never, with metrics disabled), so a later metric could carry another request's reason.
     # single_metric prints even with POWERTOOLS_METRICS_DISABLED; honour it as the rest of Powertools does.
+    # A refusal is counted twice: in total (what the rejection alarm watches; CloudWatch alarms cannot sum
+    # over a dimension's values) and by reason (what the operator reads).
     if not is_metrics_disabled():
-        with single_metric(name=reply.metric, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-            if reply.reason:
+        with single_metric(name=reply.metric, unit=MetricUnit.Count, value=1, namespace=NAMESPACE):
+            pass
+        if reply.reason:
+            with single_metric(name=reply.metric, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
                 metric.add_dimension("reason", reply.reason)
     cb = reply.callback
     if reply.status >= 500:
