@@ -33,15 +33,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 
+from livectl import command_metrics as cm
 from livectl.bounds import NAME_BYTES, clip, clip_json
 from livectl.catalogue import PullRecordStatus, provider_action
 from livectl.command import Command, parse_command
+from livectl.command_metrics import CommandMetrics
 from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
 from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
 from livectl.retry import RetryPolicy, utc_now
@@ -84,6 +85,7 @@ class Settings:
     deadline_margin: float = DEFAULT_DEADLINE_MARGIN
     min_call_budget: float = DEFAULT_MIN_CALL_BUDGET
     window_margin: float = DEFAULT_WINDOW_MARGIN
+    metrics_namespace: str = ""  # POWERTOOLS_METRICS_NAMESPACE, read with the rest: one per stack
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -97,6 +99,7 @@ class Settings:
             trtc_endpoint=env.get("LIVECTL_TRTC_ENDPOINT", ""),
             idempotency_expires=int(env.get("IDEMPOTENCY_EXPIRES_SECONDS") or DEFAULT_IDEMPOTENCY_EXPIRES),
             window_margin=float(env.get("RATE_WINDOW_MARGIN") or DEFAULT_WINDOW_MARGIN),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", ""),
         )
 
     @property
@@ -214,7 +217,9 @@ def reset() -> None:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _provider_call(*, data: dict[str, Any], command: Command, container: Container, deadline: float) -> dict[str, Any]:
+def _provider_call(
+    *, data: dict[str, Any], command: Command, container: Container, deadline: float, observe: Any = None
+) -> dict[str, Any]:
     """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
     Powertools and replayed to every duplicate of the command.
 
@@ -237,6 +242,7 @@ def _provider_call(*, data: dict[str, Any], command: Command, container: Contain
         now=container.now,
         monotonic=container.monotonic,
         sleep=container.sleep,
+        observe=observe,
     )
     out: dict[str, Any] = dataclasses.asdict(outcome)
     out["at"] = iso(container.now())
@@ -276,6 +282,9 @@ def handle_event(
     box.idempotency_config().register_lambda_context(context)
     if metrics.default_dimensions.get("action") != action_name:
         metrics.set_default_dimensions(action=action_name)
+    # The module's Metrics was made when livectl.control was first imported; the namespace is this function's.
+    if settings.metrics_namespace and metrics.provider.namespace != settings.metrics_namespace:
+        metrics.provider.namespace = settings.metrics_namespace
     if is_sqs_batch(event):
         return _handle_batch(event, context, action_name, box)
     return process_command(event, context=context, action_name=action_name, container=box)
@@ -299,12 +308,22 @@ def _handle_batch(event: Mapping[str, Any], context: Any, action_name: str, box:
             container=box,
             message_id=record.message_id,
             receive_count=_receive_count(record),
+            sent_at=_sent_at(record),
         )
 
     response = process_partial_response(
         event=dict(event), record_handler=record_handler, processor=processor, context=context
     )
     return dict(response)
+
+
+def _sent_at(record: Any) -> datetime | None:
+    """When the message was sent to its queue (SQS SentTimestamp): a stop's lateness counts from it when the
+    command carries no `scheduled_at`."""
+    try:
+        return datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
+    except (TypeError, ValueError, AttributeError, OverflowError, OSError):
+        return None
 
 
 def _receive_count(record: Any) -> int | None:
@@ -327,22 +346,40 @@ def process_command(
     container: Container,
     message_id: str | None = None,
     receive_count: int | None = None,
+    sent_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """One command, end to end. Returns a summary; raises only what must be retried."""
+    """One command, end to end. Returns a summary; raises only what must be retried. Its metrics reach the
+    shared metric set in one locked step at the end, whatever happened."""
+    counted = CommandMetrics()
+    try:
+        return _process(body, context, action_name, container, message_id, receive_count, sent_at, counted)
+    finally:
+        counted.add_to(metrics)
+
+
+def _process(
+    body: str | bytes | Mapping[str, Any],
+    context: Any,
+    action_name: str,
+    box: Container,
+    message_id: str | None,
+    receive_count: int | None,
+    sent_at: datetime | None,
+    counted: CommandMetrics,
+) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
 
-    box = container
     now = box.now()
     try:
         command = parse_command(body, expected_action=action_name)
     except InvalidCommand as exc:
-        return _reject(box, body, exc, now, action_name, message_id)
+        return _reject(box, body, exc, now, action_name, message_id, counted)
     if command.is_stale(now):
-        return _stale(box, command, now, message_id)
+        return _stale(box, command, now, message_id, counted)
     deadline = _deadline(context, box)
     if deadline - box.monotonic() < box.settings.min_call_budget:
         raise TransientProviderError(
@@ -350,24 +387,26 @@ def process_command(
         )
     data = {"key": command.key, "fingerprint": command.fingerprint}
     try:
-        outcome = box.unit(command.name)(data=data, command=command, container=box, deadline=deadline)
+        outcome = box.unit(command.name)(
+            data=data, command=command, container=box, deadline=deadline, observe=counted.observe_call
+        )
     except IdempotencyValidationError:
         error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")
-        return _reject(box, body, error, now, action_name, message_id)
+        return _reject(box, body, error, now, action_name, message_id, counted)
     except IdempotencyAlreadyInProgressError:
         log().info("command in progress elsewhere; retry later", extra=_log_keys(command, message_id))
-        metrics.add_metric(name="CommandsRetried", unit=MetricUnit.Count, value=1)
+        counted.count(cm.RETRIED)
         raise
     except IdempotencyPersistenceLayerError as exc:
         raise TransientProviderError("idempotency store unavailable", code="IdempotencyStore", provider="aws") from exc
     except PermanentProviderError as exc:
-        return _failed(box, command, exc, now, message_id)
+        return _failed(box, command, exc, now, message_id, counted)
     except LivectlError as exc:
         if exc.retryable:
-            _note_retry(box, command, exc, now, message_id, receive_count)
+            _note_retry(box, command, exc, now, message_id, receive_count, counted)
             raise
-        return _failed(box, command, exc, now, message_id)
-    return _applied(box, command, outcome, message_id)
+        return _failed(box, command, exc, now, message_id, counted)
+    return _applied(box, command, outcome, message_id, sent_at, counted)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -415,16 +454,37 @@ def _settle(command: Command, outcome: Mapping[str, Any]) -> tuple[str, str, dic
 
 def _publish_once(
     box: Container, pk: str, at: datetime, key: str, fields: dict[str, Any], event: tuple[str, dict[str, Any]]
-) -> None:
+) -> bool:
     """Command item first, then the event, then the `published` mark: a replay publishes at most once more
-    (only if the previous attempt died between the event and the mark)."""
+    (only if the previous attempt died between the event and the mark). False: published before."""
     if box.ledger.record_command(pk, at, key, fields, ttl=COMMAND_TTL):
         box.publisher.publish(event[0], event[1])
         box.ledger.mark_published(pk, at, key)
+        return True
+    return False
 
 
-def _applied(box: Container, command: Command, outcome: dict[str, Any], message_id: str | None) -> dict[str, Any]:
+def _lateness(command: Command, done_at: datetime, sent_at: datetime | None) -> dict[str, Any]:
+    """How late a stop took effect: the provider's answer minus the auto-stop's `scheduled_at`, or minus the
+    time the command was sent. Empty for other verbs, or when neither time is known."""
+    if command.action.verb != "stop":
+        return {}
+    origin, since = (command.scheduled_at, "scheduled_at") if command.scheduled_at else (sent_at, "sent")
+    if origin is None:
+        return {}
+    return {"lateness_ms": max(0, int((done_at - origin).total_seconds() * 1000)), "late_from": since}
+
+
+def _applied(
+    box: Container,
+    command: Command,
+    outcome: dict[str, Any],
+    message_id: str | None,
+    sent_at: datetime | None,
+    counted: CommandMetrics,
+) -> dict[str, Any]:
     at = datetime.fromisoformat(outcome["at"])
+    late = _lateness(command, at, sent_at)
     state, detail_type, extra = _settle(command, outcome)
     status = outcome["status"]  # done | already_done
     # The provider's texts, bounded like any echo.
@@ -463,6 +523,7 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
         "provider_calls": outcome.get("provider_calls"),
         "provider_status": provider_status,
         "message_id": message_id,
+        **late,
     }
     detail = {
         **_base_detail(command, outcome["at"]),
@@ -470,18 +531,24 @@ def _applied(box: Container, command: Command, outcome: dict[str, Any], message_
         "request_id": request_id,
         "error_code": error_code,
         **extra,
+        **late,
     }
     pk = task_pk(command.provider, command.task_id)
-    _publish_once(box, pk, at, command.key, fields, (detail_type, detail))
-    metrics.add_metric(
-        name="CommandsAlreadyDone" if status == "already_done" else "CommandsApplied", unit=MetricUnit.Count, value=1
-    )
+    first = _publish_once(box, pk, at, command.key, fields, (detail_type, detail))
+    counted.count(cm.ALREADY_DONE if status == "already_done" else cm.APPLIED)
+    if first and late:  # a redelivered duplicate is not a second stop
+        counted.lateness(late["lateness_ms"])
     log().info("command applied", extra=_log_keys(command, message_id, outcome=status, state=state))
     return {"outcome": status, "state": state, "task_id": command.task_id, "request_id": request_id}
 
 
 def _failed(
-    box: Container, command: Command, exc: LivectlError, now: datetime, message_id: str | None
+    box: Container,
+    command: Command,
+    exc: LivectlError,
+    now: datetime,
+    message_id: str | None,
+    counted: CommandMetrics,
 ) -> dict[str, Any]:
     """A permanent provider refusal: recorded, reported, never retried."""
     verb = command.action.verb
@@ -529,7 +596,8 @@ def _failed(
     }
     pk = task_pk(command.provider, command.task_id)
     _publish_once(box, pk, now, command.key, fields, (detail_type, detail))
-    metrics.add_metric(name="ProviderPermanentFailures", unit=MetricUnit.Count, value=1)
+    box.ledger.record_failure(now, command.key, _failure_item(command, "failed", code, reason, request_id, None))
+    counted.count(cm.FAILED)
     log().warning("command failed for good", extra=_log_keys(command, message_id, error_code=code))
     return {"outcome": "failed", "task_id": command.task_id, "error_code": code, "reason": reason}
 
@@ -541,9 +609,10 @@ def _note_retry(
     now: datetime,
     message_id: str | None,
     receive_count: int | None,
+    counted: CommandMetrics,
 ) -> None:
     """A transient failure that outlived the in-invocation retries: note the reason, then hand back."""
-    metrics.add_metric(name="CommandsRetried", unit=MetricUnit.Count, value=1)
+    counted.count(cm.RETRIED)
     log().warning(
         "command failed transiently; handed back to the queue",
         extra=_log_keys(command, message_id, error_code=exc.code, receive_count=receive_count),
@@ -569,11 +638,35 @@ def _note_retry(
             },
             keep_state=True,
         )
+        code, reason = clip(exc.code, NAME_BYTES), clip(exc.message)
+        request_id = clip(exc.request_id, NAME_BYTES)
+        box.ledger.record_failure(
+            now, command.key, _failure_item(command, "retrying", code, reason, request_id, receive_count)
+        )
     except LivectlError:
         log().warning("ledger note failed", extra=_log_keys(command, message_id))
 
 
-def _stale(box: Container, command: Command, now: datetime, message_id: str | None) -> dict[str, Any]:
+def _failure_item(
+    command: Command, outcome: str, code: str | None, reason: str | None, request_id: str | None, receives: int | None
+) -> dict[str, Any]:
+    """What FAILED#<day> keeps of one failed attempt (`livectl status`, `livectl dlq`); the reason is bounded."""
+    return {
+        "action": command.name,
+        "provider": command.provider,
+        "task_id": command.task_id,
+        "account": command.account,
+        "outcome": outcome,
+        "error_code": code,
+        "reason": reason,
+        "request_id": request_id,
+        "receive_count": receives,
+    }
+
+
+def _stale(
+    box: Container, command: Command, now: datetime, message_id: str | None, counted: CommandMetrics
+) -> dict[str, Any]:
     assert command.not_after is not None
     reason = f"arrived at {iso(now)}, after not_after {command.not_after.isoformat()}; dropped"
     fields = {
@@ -590,7 +683,7 @@ def _stale(box: Container, command: Command, now: datetime, message_id: str | No
     detail = {**_base_detail(command, iso(now)), "outcome": "stale", "reason": reason, "field": "not_after"}
     pk = task_pk(command.provider, command.task_id)
     _publish_once(box, pk, now, command.key, fields, ("Command Rejected", detail))
-    metrics.add_metric(name="StaleCommand", unit=MetricUnit.Count, value=1)
+    counted.count(cm.STALE)
     log().warning("stale command dropped", extra=_log_keys(command, message_id))
     return {"outcome": "stale", "task_id": command.task_id, "reason": reason}
 
@@ -602,6 +695,7 @@ def _reject(
     now: datetime,
     action_name: str,
     message_id: str | None,
+    counted: CommandMetrics,
 ) -> dict[str, Any]:
     """An invalid command: recorded under REJECTED#<day>, reported, never retried. The raw body is not kept,
     and what the rejection repeats from it (field, reason, id) is bounded, so any body can be recorded."""
@@ -632,7 +726,7 @@ def _reject(
     if box.ledger.record_rejection(now, key, fields):
         box.publisher.publish("Command Rejected", detail)
         box.ledger.mark_published(rejected_pk(now), now, key)
-    metrics.add_metric(name="CommandsRejected", unit=MetricUnit.Count, value=1)
+    counted.count(cm.REJECTED)
     log().warning("command rejected", extra={"action": action_name, "field": field, "reason": reason, "key": key})
     return {"outcome": "rejected", "field": field, "reason": reason}
 

@@ -19,7 +19,6 @@ from livectl.ratelimit import WindowLimiter
 from livectl.retry import RetryPolicy, retry_call, utc_now
 from livectl.signing import Credentials
 
-
 Observer = Callable[[str, float, LivectlError | None], None]
 
 
