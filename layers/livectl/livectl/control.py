@@ -47,7 +47,10 @@ from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError,
 from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
 from livectl.retry import RetryPolicy, utc_now
 
-metrics = Metrics()  # Powertools shares one metric set per process: the handler's log_metrics flushes it
+# Powertools' Metrics share one metric set per process (every instance): what a command counts goes instead to
+# its invocation's own EphemeralMetrics, flushed when the invocation ends. Several functions in one process
+# (the local stack) or overlapping invocations then never flush, clear or label each other's values.
+metrics = Metrics()  # the fallback sink of process_command called on its own (tests)
 _logger: Logger | None = None
 
 
@@ -86,6 +89,7 @@ class Settings:
     min_call_budget: float = DEFAULT_MIN_CALL_BUDGET
     window_margin: float = DEFAULT_WINDOW_MARGIN
     metrics_namespace: str = ""  # POWERTOOLS_METRICS_NAMESPACE, read with the rest: one per stack
+    service: str = ""  # POWERTOOLS_SERVICE_NAME: every metric's `service` dimension
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -100,6 +104,7 @@ class Settings:
             idempotency_expires=int(env.get("IDEMPOTENCY_EXPIRES_SECONDS") or DEFAULT_IDEMPOTENCY_EXPIRES),
             window_margin=float(env.get("RATE_WINDOW_MARGIN") or DEFAULT_WINDOW_MARGIN),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", ""),
+            service=env.get("POWERTOOLS_SERVICE_NAME", ""),
         )
 
     @property
@@ -280,17 +285,28 @@ def handle_event(
     invocation → the command's result (a transient failure raises, so Lambda's async retry handles it)."""
     box = container or container_for(settings)
     box.idempotency_config().register_lambda_context(context)
-    if metrics.default_dimensions.get("action") != action_name:
-        metrics.set_default_dimensions(action=action_name)
-    # The module's Metrics was made when livectl.control was first imported; the namespace is this function's.
-    if settings.metrics_namespace and metrics.provider.namespace != settings.metrics_namespace:
-        metrics.provider.namespace = settings.metrics_namespace
-    if is_sqs_batch(event):
-        return _handle_batch(event, context, action_name, box)
-    return process_command(event, context=context, action_name=action_name, container=box)
+    sink = invocation_metrics(action_name, settings)
+    try:
+        if is_sqs_batch(event):
+            return _handle_batch(event, context, action_name, box, sink)
+        return process_command(event, context=context, action_name=action_name, container=box, sink=sink)
+    finally:
+        if sink.metric_set:  # an invocation that counted nothing (handed back unread) prints nothing
+            sink.flush_metrics()
 
 
-def _handle_batch(event: Mapping[str, Any], context: Any, action_name: str, box: Container) -> dict[str, Any]:
+def invocation_metrics(action_name: str, settings: Settings) -> Any:
+    """A metric set of this invocation's own, with the `action` dimension (`service` is added on flush)."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics
+
+    sink = EphemeralMetrics(namespace=settings.metrics_namespace or None, service=settings.service or None)
+    sink.set_default_dimensions(action=action_name)
+    return sink
+
+
+def _handle_batch(
+    event: Mapping[str, Any], context: Any, action_name: str, box: Container, sink: Any
+) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -309,6 +325,7 @@ def _handle_batch(event: Mapping[str, Any], context: Any, action_name: str, box:
             message_id=record.message_id,
             receive_count=_receive_count(record),
             sent_at=_sent_at(record),
+            sink=sink,
         )
 
     response = process_partial_response(
@@ -347,14 +364,15 @@ def process_command(
     message_id: str | None = None,
     receive_count: int | None = None,
     sent_at: datetime | None = None,
+    sink: Any = None,
 ) -> dict[str, Any]:
     """One command, end to end. Returns a summary; raises only what must be retried. Its metrics reach the
-    shared metric set in one locked step at the end, whatever happened."""
+    invocation's metric set (`sink`) in one locked step at the end, whatever happened."""
     counted = CommandMetrics()
     try:
         return _process(body, context, action_name, container, message_id, receive_count, sent_at, counted)
     finally:
-        counted.add_to(metrics)
+        counted.add_to(sink if sink is not None else metrics)
 
 
 def _process(
