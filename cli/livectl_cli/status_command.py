@@ -26,7 +26,7 @@ FAILURES_SHOWN = 10
 DUE_SHOWN = 10
 SERVICE = "livectl"  # POWERTOOLS_SERVICE_NAME: every metric's `service` dimension
 OTHER_DLQS = {"ScheduleRequestDLQ": "schedule requests", "SchedulerDLQ": "Scheduler deliveries"}
-HEADER = ("ACTION", "QUEUED", "IN FLIGHT", "OLDEST", "DLQ", "APPLIED", "ALREADY", "FAILED", "RETRIED", "LATEST STOP")
+HEADER = ("ACTION", "QUEUED", "IN FLIGHT", "OLDEST", "DLQ", "APPLIED", "ALREADY", "FAILED", "RETRIED", "MAX LATENESS")
 COMMAND_METRICS = ("CommandsApplied", "CommandsAlreadyDone", "CommandsFailed", "CommandsRetried")
 WEBHOOK_METRICS = ("CallbackAccepted", "CallbackDuplicate", "CallbackRejected")
 
@@ -93,6 +93,7 @@ class MetricQuery:
     name: str
     dimensions: tuple[tuple[str, str], ...]
     stat: str  # Sum or Maximum, folded over the window's one-minute values here
+    latest: bool = False  # a gauge: keep the newest minute's value instead of folding
 
 
 def read_metrics(cloudwatch: Any, queries: list[MetricQuery], start: datetime, end: datetime) -> dict[str, float]:
@@ -117,6 +118,8 @@ def read_metrics(cloudwatch: Any, queries: list[MetricQuery], start: datetime, e
         ]
         kwargs: dict[str, Any] = {"MetricDataQueries": request, "StartTime": start, "EndTime": end}
         stats = {q.id: q.stat for q in chunk}
+        newest = {q.id for q in chunk if q.latest}
+        newest_at: dict[str, Any] = {}
         while True:
             answer = cloudwatch.get_metric_data(**kwargs)
             for result in answer.get("MetricDataResults", []):
@@ -124,6 +127,11 @@ def read_metrics(cloudwatch: Any, queries: list[MetricQuery], start: datetime, e
                 if not values:
                     continue
                 qid = result["Id"]
+                if qid in newest:
+                    stamps = result.get("Timestamps") or []
+                    if stamps and (qid not in newest_at or max(stamps) > newest_at[qid]):
+                        found[qid], newest_at[qid] = values[stamps.index(max(stamps))], max(stamps)
+                    continue
                 fold = max if stats[qid] == "Maximum" else sum
                 found[qid] = fold([*values, found[qid]]) if qid in found else fold(values)
             token = answer.get("NextToken")
@@ -141,7 +149,8 @@ def _metric_queries(namespace: str, actions: Iterable[str], queue_names: dict[st
         queries.append(MetricQuery(f"a{i}_late", namespace, "StopLateness", dims, "Maximum"))
         if action in queue_names:
             age_dims = (("QueueName", queue_names[action]),)
-            queries.append(MetricQuery(f"a{i}_age", "AWS/SQS", "ApproximateAgeOfOldestMessage", age_dims, "Maximum"))
+            age = MetricQuery(f"a{i}_age", "AWS/SQS", "ApproximateAgeOfOldestMessage", age_dims, "Maximum", True)
+            queries.append(age)
     queries += [MetricQuery(f"w_{n}", namespace, n, (("service", SERVICE),), "Sum") for n in WEBHOOK_METRICS]
     return queries
 
@@ -194,7 +203,7 @@ def gather(target: Target, now: datetime) -> Status:
         other[label] = _aws_call("GetQueueAttributes", _bind(queue_counts, sqs, url))[0] if url else None
     queries = _metric_queries(namespace, actions, queue_names)
     values = _aws_call("GetMetricData", lambda: read_metrics(cloudwatch, queries, now - WINDOW, now))
-    # The age is a gauge: its latest few minutes say how late the queue is now, not an hour ago.
+    # The age is a gauge: its newest minute says how late the queue is now, not an hour ago.
     age_queries = [q for q in queries if q.id.endswith("_age")]
     ages = _aws_call("GetMetricData", lambda: read_metrics(cloudwatch, age_queries, now - timedelta(minutes=5), now))
     for i, row in enumerate(rows):
@@ -256,7 +265,8 @@ def render(status: Status) -> list[str]:
         age = seconds_text(r.oldest_age) if r.oldest_age else "-"  # SQS reports 0 for an empty queue
         queue = [_count(r.queued), _count(r.in_flight), age, _count(r.dlq)]
         table.append((r.action, *queue, *counts, seconds_text(late)))
-    lines += ["queues: now · commands and the latest stop: last hour", *_table(table, frozenset(range(1, 10)))]
+    heading = "queues: now (OLDEST: the newest minute's figure) · commands and lateness: last hour"
+    lines += [heading, *_table(table, frozenset(range(1, 10)))]
     lines.append("other DLQs: " + ", ".join(f"{label} {_count(n)}" for label, n in status.other_dlqs.items()))
     lines += ["", f"auto-stops due in the next hour: {len(status.due)}"]
     for stop in status.due[:DUE_SHOWN]:
