@@ -34,6 +34,8 @@ examples:
 A command lands in its DLQ after 5 receives that failed for a transient reason (provider outage, throttling,
 expired credentials). Fix the cause first, then redrive. Commands are idempotent: one that already took effect
 is answered from its stored result without calling the provider again. Messages stay 14 days in a DLQ.
+Deployed, your credentials need sqs:ReceiveMessage, ChangeMessageVisibility, GetQueueAttributes, and for
+--redrive sqs:StartMessageMoveTask (or SendMessage on the queue and DeleteMessage on the DLQ); dynamodb:Query.
 """
 
 

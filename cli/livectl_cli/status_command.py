@@ -39,7 +39,9 @@ Per action: commands queued, in flight, the age of the oldest (are stops running
 then, for the last hour, commands applied / already done / failed / retried and the worst stop lateness
 (provider stop time minus the schedule's time, or minus the time the command was sent). Below: auto-stops due
 in the next hour, the 10 latest failures with their reasons, and what the webhook accepted and refused.
-Metrics reach CloudWatch about a minute late; queue depths are live.
+Metrics reach CloudWatch about a minute late; queue depths are live. Deployed, your credentials need
+sqs:GetQueueAttributes, cloudwatch:GetMetricData and ListMetrics, scheduler:ListSchedules and GetSchedule,
+dynamodb:Query on the ledger.
 """
 
 
