@@ -156,6 +156,9 @@ class Bench:
             self.dynamodb_endpoint = self._moto_process()
             self._reset_moto(self.dynamodb_endpoint)
         else:
+            from livectl_cli.local import moto_fixes
+
+            moto_fixes.install()
             self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
             host, port = self.moto.get_host_and_port()

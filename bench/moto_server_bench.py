@@ -10,11 +10,15 @@ directly; nothing else in moto changes. Usage: the same arguments as `moto_serve
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from moto.core.utils import unix_time
 from moto.server import main
 from moto.sqs.models import SQSBackend
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from livectl_cli.local import moto_fixes
 
 
 def _within_retention(self: SQSBackend, queue_name: str, message: Any) -> bool:
@@ -24,6 +28,9 @@ def _within_retention(self: SQSBackend, queue_name: str, message: Any) -> bool:
 
 
 SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+
+# TransactWriteItems (the ledger's STATE + command item) without moto's copy of the whole table per call.
+moto_fixes.install()
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -25,6 +25,9 @@ from tests.control.support import BUS, IDEMPOTENCY, LEDGER, REGION, SECRETS, Emu
 def moto_url() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    from livectl_cli.local import moto_fixes
+
+    moto_fixes.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

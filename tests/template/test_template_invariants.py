@@ -178,8 +178,8 @@ def test_concurrency_times_per_container_share_stays_within_qps(cfn, source):
 
 
 def test_the_50_qps_action_gets_more_containers_than_two(cfn, defaults):
-    """StopPullRecordTask's quota is 5x the others': at two containers, one command at a time each, a provider
-    round trip of ~80 ms caps the fleet near 25/s (measured by `make bench`)."""
+    """StopPullRecordTask's quota is 5x the others': at two containers each would need 25 calls per window from
+    batches of 10 records (test_template_throughput models why five reach the quota)."""
     assert max_concurrency(esm_of(cfn, "StopPullRecordFunction"), defaults) == 5
 
 

@@ -1,7 +1,10 @@
 """SQS event sources, the way Lambda's event source mapping runs them.
 
 One poller per SQS event source: up to `MaximumConcurrency` concurrent batches, each of at most `BatchSize`
-records gathered within `MaximumBatchingWindowInSeconds`; the handler gets a real SQS event; afterwards the
+records gathered within `MaximumBatchingWindowInSeconds`. Each of the `MaximumConcurrency` workers is one
+simulated Lambda container with state of its own (`livectl.container.ContainerSlot`: rate limiter, HTTP session,
+boto3 clients, idempotency units), as a deployed fleet has: concurrent batches never share a container, so the
+local stack's rate is the fleet's, not 1/C of it. The handler gets a real SQS event; afterwards the
 succeeded records are deleted. Failed records stay in flight until the queue's visibility timeout expires
 (optionally shortened by `failed_visibility`, for demos and tests), and moto's RedrivePolicy moves a message
 to the DLQ on the receive after `maxReceiveCount`.
@@ -14,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from livectl.container import ContainerSlot, use_slot
 from livectl_cli.local.functions import Invocation, LocalFunction, SqsSource
 from livectl_cli.local.handler_output import summary
 
@@ -114,13 +118,19 @@ class SqsPoller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.invocations = 0
+        self.slots: list[ContainerSlot] = []  # one simulated container per worker
 
     def start(self) -> None:
         if not self.source.enabled:
             return
         for i in range(self.concurrency):
+            slot = ContainerSlot()
+            self.slots.append(slot)
             t = threading.Thread(
-                target=self._run, name=f"poller-{self.function.spec.logical_id}-{self.source.name}-{i}", daemon=True
+                target=self._run,
+                args=(slot,),
+                name=f"poller-{self.function.spec.logical_id}-{self.source.name}-{i}",
+                daemon=True,
             )
             t.start()
             self._threads.append(t)
@@ -131,6 +141,10 @@ class SqsPoller:
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        for slot in self.slots:
+            if slot.container is not None:
+                slot.container.close()
+        self.slots.clear()
 
     def _receive(self, limit: int) -> list[dict[str, Any]]:
         answer = self.sqs.receive_message(
@@ -159,7 +173,11 @@ class SqsPoller:
                 self._stop.wait(min(self.poll_interval, remaining))
         return batch
 
-    def _run(self) -> None:
+    def _run(self, slot: ContainerSlot) -> None:
+        with use_slot(slot):  # every batch this worker runs, in its own simulated container
+            self._poll()
+
+    def _poll(self) -> None:
         while not self._stop.is_set():
             try:
                 batch = self._gather()

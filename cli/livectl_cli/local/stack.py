@@ -170,6 +170,9 @@ class LocalStack:
             self._quiet.enter_context(without_metric_documents())
         from moto.server import ThreadedMotoServer
 
+        from livectl_cli.local import moto_fixes
+
+        moto_fixes.install()  # the ledger's transactions from concurrent batches
         self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()

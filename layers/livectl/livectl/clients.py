@@ -141,6 +141,20 @@ def http_session() -> requests.Session:
     return _session
 
 
+def pooled_session(connections: int) -> requests.Session:
+    """A Session of its own whose pool keeps `connections` connections per host (requests keeps 10 by default):
+    a container with that many calls in flight reuses every connection instead of paying a new handshake."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT  # set once: a shared session's attributes are never changed per call
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, connections))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
     try:

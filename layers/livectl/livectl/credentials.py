@@ -7,6 +7,8 @@ seconds. No error raised here ever carries a secret value: messages name the acc
 
 from __future__ import annotations
 
+import threading
+
 from livectl.aws import PERMANENT_AWS_CODES, error_code
 from livectl.errors import AwsServiceError, LivectlError, PermanentProviderError
 from livectl.signing import Credentials
@@ -71,6 +73,25 @@ def _parse(value: object, provider: str, account: str, name: str) -> Credentials
             field="account",
         )
     return Credentials(access_key, secret_key, token if isinstance(token, str) and token else None)
+
+
+_PRIME_LOCK = threading.Lock()
+
+
+def prime() -> None:
+    """Create Powertools' Secrets Manager provider (and its boto3 client) now, in the calling thread, so that
+    the worker threads of a batch do not race to build it on their first command."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+
+    from livectl.aws import _CREATE_LOCK
+
+    if "secrets" in DEFAULT_PROVIDERS:
+        return
+    with _PRIME_LOCK:
+        if "secrets" not in DEFAULT_PROVIDERS:
+            with _CREATE_LOCK:
+                DEFAULT_PROVIDERS["secrets"] = SecretsProvider()
 
 
 def reset() -> None:

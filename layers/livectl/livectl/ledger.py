@@ -148,6 +148,17 @@ class Ledger:
         A field given as None is removed. `keep_state=True` writes `state` only if the item has none yet (notes
         about a failed attempt must not overwrite a settled state).
         """
+        try:
+            self.client.update_item(**self._state_update(provider, task_id, at, fields, keep_state))
+        except Exception as exc:
+            if aws.error_code(exc) == _CONDITION_FAILED:
+                return False  # a newer update is already there: this one is old news
+            raise aws.aws_error(exc, "ledger UpdateItem") from exc
+        return True
+
+    def _state_update(
+        self, provider: str, task_id: str, at: datetime, fields: Mapping[str, Any], keep_state: bool
+    ) -> dict[str, Any]:
         names: dict[str, str] = {"#updated_at": "updated_at"}
         values: dict[str, Any] = {":at": _av(iso(at))}
         sets = ["#updated_at = :at"]
@@ -162,24 +173,72 @@ class Ledger:
                 sets.append(f"#f{i} = if_not_exists(#f{i}, :v{i})")
             else:
                 sets.append(f"#f{i} = :v{i}")
+        return {
+            "TableName": self.table_name,
+            "Key": {"pk": _av(task_pk(provider, task_id)), "sk": _av(STATE_SK)},
+            "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+            "ConditionExpression": "attribute_not_exists(#updated_at) OR #updated_at <= :at",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def settle(
+        self,
+        provider: str,
+        task_id: str,
+        at: datetime,
+        state: Mapping[str, Any],
+        key: str,
+        command: Mapping[str, Any],
+        *,
+        keep_state: bool = False,
+        ttl: timedelta = COMMAND_TTL,
+        failure: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """The STATE update and the command item in ONE TransactWriteItems (one call instead of two; both or
+        neither). Returns whether the command's event must still be published, as `record_command` does.
+        `failure` (a failed command's FAILED#<day> fields) rides in the same transaction, unconditionally.
+
+        The transaction is cancelled if either condition fails: the command item already published (a replay:
+        its STATE write went in with it the first time, nothing to do) or a newer STATE (this outcome is old
+        news for the state, but its command item and event are still owed: written on their own).
+        """
+        put = self._command_put(task_pk(provider, task_id), at, key, command, ttl)
+        items: list[dict[str, Any]] = [
+            {"Update": self._state_update(provider, task_id, at, state, keep_state)},
+            {"Put": put},
+        ]
+        if failure is not None:
+            items.append({"Put": self._failure_put(at, key, failure)})
         try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": _av(task_pk(provider, task_id)), "sk": _av(STATE_SK)},
-                UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
-                ConditionExpression="attribute_not_exists(#updated_at) OR #updated_at <= :at",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+            self.client.transact_write_items(TransactItems=items)
         except Exception as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
-                return False  # a newer update is already there: this one is old news
-            raise aws.aws_error(exc, "ledger UpdateItem") from exc
+            if aws.error_code(exc) != "TransactionCanceledException":
+                raise aws.aws_error(exc, "ledger TransactWriteItems") from exc
+            reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons") or []]
+            if len(reasons) == len(items) and reasons[1] == "ConditionalCheckFailed":
+                return False  # the command item is there and its event went out
+            if len(reasons) == len(items) and reasons[0] == "ConditionalCheckFailed":
+                if failure is not None:
+                    self.record_failure(at, key, failure)
+                return self.record_command(task_pk(provider, task_id), at, key, command, ttl=ttl)
+            raise aws.aws_error(exc, "ledger TransactWriteItems") from exc  # a conflict: retryable
         return True
 
     def record_command(self, pk: str, at: datetime, key: str, fields: Mapping[str, Any], *, ttl: timedelta) -> bool:
         """Write one command item. Returns False if the same item exists and its event was already published
         (a redelivery after a crash): the caller then skips publishing."""
+        try:
+            self.client.put_item(**self._command_put(pk, at, key, fields, ttl))
+        except Exception as exc:
+            if aws.error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise aws.aws_error(exc, "ledger PutItem") from exc
+        return True
+
+    def _command_put(
+        self, pk: str, at: datetime, key: str, fields: Mapping[str, Any], ttl: timedelta
+    ) -> dict[str, Any]:
         stamp = iso(at)
         item = {name: _av(value) for name, value in fields.items() if value is not None}
         item.update(
@@ -191,18 +250,12 @@ class Ledger:
                 "published": _av(False),
             }
         )
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR published = :false",
-                ExpressionAttributeValues={":false": _av(False)},
-            )
-        except Exception as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
-                return False
-            raise aws.aws_error(exc, "ledger PutItem") from exc
-        return True
+        return {
+            "TableName": self.table_name,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(pk) OR published = :false",
+            "ExpressionAttributeValues": {":false": _av(False)},
+        }
 
     def mark_published(self, pk: str, at: datetime, key: str) -> None:
         try:
@@ -220,6 +273,12 @@ class Ledger:
 
     def record_failure(self, at: datetime, key: str, fields: Mapping[str, Any]) -> None:
         """Note one failed attempt under FAILED#<day> (repeating it rewrites the same item)."""
+        try:
+            self.client.put_item(**self._failure_put(at, key, fields))
+        except Exception as exc:
+            raise aws.aws_error(exc, "ledger PutItem") from exc
+
+    def _failure_put(self, at: datetime, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         stamp = iso(at)
         item = {name: _av(value) for name, value in fields.items() if value is not None}
         item.update(
@@ -231,7 +290,4 @@ class Ledger:
                 "expires_at": _av(int((at + FAILED_TTL).timestamp())),
             }
         )
-        try:
-            self.client.put_item(TableName=self.table_name, Item=item)
-        except Exception as exc:
-            raise aws.aws_error(exc, "ledger PutItem") from exc
+        return {"TableName": self.table_name, "Item": item}

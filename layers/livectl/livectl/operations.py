@@ -14,7 +14,7 @@ from typing import Any
 
 from livectl.catalogue import LIST_PAGE_SIZE_MAX, Action, PullRecordStatus, provider_action, task_id_of
 from livectl.clients import ProviderClient, ProviderResponse
-from livectl.errors import AlreadyDone, LivectlError
+from livectl.errors import AlreadyDone, LivectlError, TransientProviderError
 from livectl.ratelimit import WindowLimiter
 from livectl.retry import RetryPolicy, retry_call, utc_now
 from livectl.signing import Credentials
@@ -55,13 +55,16 @@ def perform(
     now: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    min_call_budget: float = 0.0,
     observe: Observer | None = None,
 ) -> Outcome:
     """Call `action` until it succeeds or fails for good. Raises a LivectlError other than AlreadyDone.
 
     `confirm_limiter` paces the query that settles an ambiguous refusal (the action's `confirm_with`), which the
-    provider counts against its own QPS. `observe(action, round_trip_ms, error)` hears of every HTTP call (the
-    limiter's wait excluded), for the round-trip and throttling metrics."""
+    provider counts against its own QPS. No call starts with less than `min_call_budget` seconds before
+    `deadline`: a limiter slot is not waited for past that point, and a call granted one too late is not sent
+    (a retryable error instead, so the record goes back to the queue). `observe(action, round_trip_ms, error)`
+    hears of every HTTP call (the limiter's wait excluded), for the round-trip and throttling metrics."""
     policy = policy or RetryPolicy()
     calls = 0
 
@@ -71,7 +74,11 @@ def perform(
         def attempt(at: datetime) -> ProviderResponse:
             nonlocal calls
             if gate is not None:
-                gate.acquire(deadline)
+                gate.acquire(deadline - min_call_budget)
+            if deadline - monotonic() < min_call_budget:
+                raise TransientProviderError(
+                    f"{act.name}: not enough time left for a call; handed back", code="DeadlineExceeded"
+                )
             calls += 1
             # Never let one HTTP read outlive the invocation's budget.
             remaining = max(0.5, deadline - monotonic())

@@ -1,0 +1,86 @@
+"""moto's DynamoDB TransactWriteItems, mended for a threaded moto server (the local stack, the tests, the bench).
+
+moto backs up every table a transaction touches with `copy.deepcopy(table)` before it starts, to roll back if
+the transaction is cancelled. Two costs, both moto's and not DynamoDB's:
+- it is O(table size) per call (the ledger grows by two items per command: a drain of 1,000 commands would
+  spend most of moto's CPU copying tables);
+- it iterates the table while other request threads of the same server write to it, and fails with
+  "dictionary changed size during iteration" (an HTTP 500) whenever batches run concurrently.
+
+This backs up only the items the transaction names (one deep copy each), under a lock shared by transactions,
+and lets moto's own code do everything else: conditions, cancellation reasons and the writes themselves are
+moto's. `install()` is idempotent; call it in any process that runs a moto server.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import types
+from typing import Any
+
+_LOCK = threading.RLock()
+_installed = False
+
+
+def _table_copy_skipped(value: Any, memo: Any = None) -> Any:
+    from moto.dynamodb.models.table import Table
+
+    if isinstance(value, Table):
+        return value  # the rollback below restores the touched items instead
+    return copy.deepcopy(value, memo)
+
+
+def _key_of(table: Any, op: dict[str, Any]) -> tuple[Any, Any] | None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    key = op.get("Key") or op.get("Item") or {}
+    hash_value = key.get(table.hash_key_attr)
+    range_value = key.get(table.range_key_attr) if table.range_key_attr else None
+    if hash_value is None or (table.range_key_attr and range_value is None):
+        return None
+    return DynamoType(hash_value), DynamoType(range_value) if range_value is not None else None
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    if range_key is not None:
+        if item is None:
+            table.items.get(hash_key, {}).pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = item
+    elif item is None:
+        table.items.pop(hash_key, None)
+    else:
+        table.items[hash_key] = item
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from moto.dynamodb import models
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with _LOCK:
+            saved: list[tuple[Any, Any, Any, Any]] = []
+            for entry in transact_items:
+                op = next(iter(entry.values()), None) if len(entry) == 1 else None
+                if not isinstance(op, dict):
+                    continue
+                table = self.tables.get(op.get("TableName"))
+                key = _key_of(table, op) if table is not None else None
+                if key is not None:
+                    current = table.get_item(*key)
+                    saved.append((table, *key, copy.deepcopy(current) if current is not None else None))
+            try:
+                original(self, transact_items)
+            except Exception:
+                for table, hash_key, range_key, item in reversed(saved):
+                    _restore(table, hash_key, range_key, item)
+                raise
+
+    models.copy = types.SimpleNamespace(deepcopy=_table_copy_skipped)  # type: ignore[assignment]
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _installed = True
