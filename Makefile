@@ -21,11 +21,12 @@ export AWS_DEFAULT_REGION ?= ap-southeast-1
 comma := ,
 LINT_PATHS = $(wildcard layers functions cli)
 
-.PHONY: help venv test lint typecheck pytest demo bench build validate clean
+.PHONY: help venv test lint typecheck pytest fuzz demo bench build validate clean
 
 help:
 	@echo "make demo      run the whole system locally (provider emulator + moto) and check every outcome"
 	@echo "make test      ruff, mypy and every test"
+	@echo "make fuzz      the webhook's fuzz runs, 20x longer than in make test, with their figures"
 	@echo "make bench     benchmarks, ratios from one run (~30 min; BENCH=drain,burst picks modules, BENCH_* env: BENCHMARKS.md)"
 	@echo "make build     sam build (offline, python3.12)"
 	@echo "make validate  sam validate --lint (offline)"
@@ -54,6 +55,12 @@ pytest: $(STAMP) $(CHECKOV)
 	CHECKOV=$(CHECKOV) $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The webhook fuzz runs of `make test` (schemathesis over docs/webhook.openapi.yaml, hypothesis on the handler and on
+# verify-and-parse), each with 20 times the examples; prints requests sent, by status and reason, and the 5xx count.
+FUZZ_TESTS = tests/callback/test_webhook_openapi.py tests/callback/test_callback_fuzz.py
+fuzz: $(STAMP)
+	LIVECTL_FUZZ_SCALE=$${LIVECTL_FUZZ_SCALE:-20} $(VENV)/bin/pytest -q -p no:cacheprovider --timeout 3600 $(FUZZ_TESTS)
 
 demo: $(STAMP)
 	$(VENV)/bin/livectl demo

@@ -23,6 +23,7 @@ ACTIONS: dict[str, tuple[str, str, str | None, Any]] = {
     "StopPullRecordFunction": ("StopPullRecordTask", "pull_record", None, lambda t: {"TaskId": t}),
     "GetPullRecordFunction": ("GetPullRecordTask", "pull_record", None, lambda t: {"TaskID": t}),
     "RestartPullToPushFunction": ("RestartPullToPushTask", "pull_to_push", "停用", lambda t: {"TaskId": t}),
+    "StopPullToPushFunction": ("StopPullToPushTask", "pull_to_push", None, lambda t: {"TaskId": t}),
     "DeleteCloudRecordingFunction": ("DeleteCloudRecording", "cloud_recording", None, lambda t: {**TRTC, "TaskId": t}),
     "StopCdnPublishFunction": ("StopPublishCdnStream", "cdn_publish", None, lambda t: {**TRTC, "TaskId": t}),
 }

@@ -73,7 +73,7 @@ def emulator(_emulator_session: tuple[Any, EmulatorClock]) -> Iterator[Any]:
     emu, clock = _emulator_session
     clock.thaw()
     emu.reset()
-    emu.configure(callback_url=None, callback_key="demokey123", latency_ms=0, jitter_ms=0)
+    emu.configure(callback_url=None, callback_key="demokey123", latency_ms=0, jitter_ms=0, start_callbacks=True)
     yield emu
     clock.thaw()
     emu.configure(callback_url=None)

@@ -159,7 +159,12 @@ class HttpAdapter:
             def _any(self) -> None:
                 adapter._serve(self)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _any
+            def __getattr__(self, name: str) -> Any:
+                # The standard library answers 501 to any method without a `do_<METHOD>`; API Gateway routes every
+                # method token (a method no route names gets 404, an ANY route takes it).
+                if name.startswith("do_"):
+                    return self._any
+                raise AttributeError(name)
 
         self.server = _QuietServer((host, port), _Request)
         self.server.daemon_threads = True

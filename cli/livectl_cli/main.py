@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from livectl import __version__
 from livectl_cli import (
     dlq_command,
+    guard_commands,
     local_commands,
     observe_commands,
     operator_commands,
@@ -29,6 +30,7 @@ SUBCOMMAND_MODULES = [
     provider_commands,
     emulator_command,
     operator_commands,
+    guard_commands,
     observe_commands,
     status_command,
     dlq_command,

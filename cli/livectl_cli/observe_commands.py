@@ -238,7 +238,18 @@ def event_line(event: dict[str, Any]) -> str:
     parts = [detail.get(k) for k in ("action", "provider", "task_id")]
     head = " ".join(str(p) for p in parts if p)
     extra = []
-    for key in ("outcome", "state", "status", "event_type", "at", "schedule", "error_code", "reason", "request_id"):
+    for key in (
+        "via",
+        "outcome",
+        "state",
+        "status",
+        "event_type",
+        "at",
+        "schedule",
+        "error_code",
+        "reason",
+        "request_id",
+    ):
         value = detail.get(key)
         if value not in (None, "", []):
             extra.append(f"{key}={value}")

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from livectl.catalogue import ACTIONS
 from livectl.errors import LivectlError
+from livectl.schedules import STOP_ACTIONS
 from livectl_cli.common import (
     CliError,
     HelpFormatter,
@@ -41,6 +42,7 @@ ACTION_STEMS = {
     "StopPullRecordTask": "StopPullRecord",
     "GetPullRecordTask": "GetPullRecord",
     "RestartPullToPushTask": "RestartPullToPush",
+    "StopPullToPushTask": "StopPullToPush",
     "DeleteCloudRecording": "DeleteCloudRecording",
     "StopPublishCdnStream": "StopCdnPublish",
 }
@@ -270,6 +272,7 @@ def _send_file(args: argparse.Namespace) -> int:
 SCHEDULE_EPILOG = """\
 examples:
   livectl schedule-stop StopPullRecordTask --params '{"TaskId": "f831f3b0"}' --after 2h
+  livectl schedule-stop StopPullToPushTask --params '{"TaskId": "relay-1"}' --at 2026-11-21T22:00:00+08:00
   livectl schedule-stop StopPublishCdnStream \\
       --params '{"SdkAppId": 1400000001, "TaskId": "t1", "Region": "ap-guangzhou"}' --at 2026-11-21T18:00:00+08:00
 Scheduling the same task again MOVES its schedule. By default the schedule is written directly (with the
@@ -287,6 +290,7 @@ SCHEDULES_EPILOG = """\
 example:
   livectl schedules            # pending auto-stops in the stack's schedule group, soonest first
   livectl schedules --json
+BY says whose auto-stop it is: `guard` (armed by the cost guard; `livectl guard extend|off`) or `operator`.
 """
 
 
@@ -298,9 +302,7 @@ def _schedule_deps(target: Target) -> Any:
 
     group = target.output("ScheduleGroupName")
     queue_arns = {
-        action: target.output(f"{stem}QueueArn")
-        for action, stem in ACTION_STEMS.items()
-        if action in ("StopPullRecordTask", "DeleteCloudRecording", "StopPublishCdnStream")
+        action: target.output(f"{stem}QueueArn") for action, stem in ACTION_STEMS.items() if action in STOP_ACTIONS
     }
     schedule_target = ScheduleTarget(
         group=group,
@@ -313,7 +315,18 @@ def _schedule_deps(target: Target) -> Any:
         scheduler=StopScheduler(group),
         ledger=Ledger(target.output("LedgerTableName")),
         publisher=EventPublisher(target.output("EventBusName")),
+        guard=guard_policies(target),
     )
+
+
+def guard_policies(target: Target) -> Any:
+    """The stack's cost-guard policies (its defaults and SSM path from the outputs); None for an older stack."""
+    from livectl.guard import GuardPolicies, GuardPolicy, apply_fields
+
+    path, defaults = target.outputs.get("GuardParameterPath"), target.outputs.get("GuardDefaults")
+    if not path or not defaults:
+        return None
+    return GuardPolicies(path, apply_fields(GuardPolicy(), json.loads(defaults), "GuardDefaults"), max_age=0)
 
 
 def _schedule_request(args: argparse.Namespace, extra: dict[str, Any]) -> int:
@@ -384,12 +397,14 @@ def run_schedules(args: argparse.Namespace) -> int:
     if not stops:
         emit("no pending auto-stops")
         return 0
-    rows: list[tuple[str, ...]] = [("AT (UTC)", "ACTION", "TASK", "ACCOUNT", "STATE", "NAME")]
+    rows: list[tuple[str, ...]] = [("AT (UTC)", "ACTION", "TASK", "ACCOUNT", "BY", "STATE", "NAME")]
     for s in stops:
         params = s.command.get("params") or {}
         task = str(params.get("TaskId") or params.get("TaskID") or "?")
         at = s.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if s.at else "?"
-        rows.append((at, str(s.command.get("action")), task, str(s.command.get("account", "default")), s.state, s.name))
+        by = "guard" if s.command.get("via") == "guard" else "operator"  # the cost guard's, or someone's
+        account = str(s.command.get("account", "default"))
+        rows.append((at, str(s.command.get("action")), task, account, by, s.state, s.name))
     emit(*_table(rows))
     return 0
 
@@ -419,7 +434,7 @@ def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
 # ---------------------------------------------------------------------------------------------------------
 def register(sub: Any) -> None:
     actions = sorted(ACTIONS)
-    stop_actions = ["DeleteCloudRecording", "StopPublishCdnStream", "StopPullRecordTask"]
+    stop_actions = sorted(STOP_ACTIONS)
 
     send = sub.add_parser(
         "send",

@@ -20,6 +20,7 @@ from livectl.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS
 TABLE = os.environ.get("LEDGER_TABLE", "")
 BUS = os.environ.get("EVENT_BUS_NAME", "")
 SECRET_NAME = os.environ.get("CALLBACK_SECRET_NAME", "")
+GUARD_QUEUE_URL = os.environ.get("GUARD_QUEUE_URL", "")  # the schedule manager's queue: guard signals
 MAX_BYTES = int(os.environ.get("CALLBACK_MAX_BYTES") or DEFAULT_MAX_BYTES)
 WINDOW = float(os.environ.get("CALLBACK_WINDOW_SECONDS") or DEFAULT_WINDOW_SECONDS)
 IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
@@ -41,6 +42,7 @@ def service() -> CallbackService:
             max_bytes=MAX_BYTES,
             window=WINDOW,
             in_lambda=IN_LAMBDA,
+            guard_queue_url=GUARD_QUEUE_URL or None,
         )
     return _service
 

@@ -7,6 +7,7 @@ import base64
 import importlib
 import json
 import logging
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,8 @@ from livectl import aws
 from livectl.signing import trtc_callback_sign
 
 ROOT = Path(__file__).resolve().parents[2]
+# `make fuzz` multiplies every fuzz run's example count by this (`make test` runs them at 1).
+FUZZ_SCALE = max(1, int(os.environ.get("LIVECTL_FUZZ_SCALE") or 1))
 EVENTS = ROOT / "events"
 KEY = "demokey123"
 APP_ID = 1400000001
@@ -274,3 +277,13 @@ def emf_metrics(text: str) -> list[tuple[str, dict[str, str]]]:
             for metric in directive["Metrics"]:
                 found.append((metric["Name"], dims))
     return found
+
+
+def report(config: pytest.Config, line: str) -> None:
+    """A figure for `make fuzz`'s output, written past pytest's capture (the handler's log lines stay captured)."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if FUZZ_SCALE > 1 and capture is not None and reporter is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(line)

@@ -22,7 +22,9 @@ pytestmark = [pytest.mark.emulator, pytest.mark.aws, pytest.mark.filterwarnings(
 def webhook(moto_aws: Any, emulator: Any) -> Any:
     app = importlib.reload(importlib.import_module("functions.trtc_callback.app"))  # real clock
     with HttpAdapter({"POST /trtc/callback": app.handler}) as adapter:
-        emulator.configure(callback_url=adapter.url + "/trtc/callback", callback_key="demokey123")
+        emulator.configure(
+            callback_url=adapter.url + "/trtc/callback", callback_key="demokey123", start_callbacks=False
+        )
         yield adapter
 
 

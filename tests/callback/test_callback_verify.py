@@ -266,6 +266,26 @@ def test_documented_inconsistencies_are_tolerated():
         assert isinstance(cb305, Callback) and effects_of(cb305).all_uploaded
 
 
+@pytest.mark.parametrize("field", ["TaskId", "RoomId", "UserId"])
+@pytest.mark.parametrize(("number", "text"), [(77.0, "77"), (0.0, "0"), (-3.0, "-3"), (1e17, "100000000000000000")])
+def test_an_integral_number_is_an_integer_in_every_id_field(field, number, text):
+    """JSON has one number type: 77.0 is the integer 77 (as for EventGroupId, and as JSON Schema reads it), so an id
+    field that takes an integer takes it spelt 77.0 too, as the same id. Found by the OpenAPI/parser property."""
+    info = {"TaskId": "t", "Payload": {}, field: number}
+    body = json.dumps({"EventGroupId": 3, "EventType": 301, "CallbackTs": 5, "EventInfo": info}).encode()
+    cb = cbm.parse(body, APP_ID)
+    assert isinstance(cb, Callback), cb
+    assert {"TaskId": cb.task_id, "RoomId": cb.room_id, "UserId": cb.user_id}[field] == text
+
+
+@pytest.mark.parametrize("number", [77.5, 1e18, float("inf"), float("nan")])
+def test_a_fractional_or_huge_number_is_not_a_task_id(number):
+    info = {"TaskId": number, "Payload": {}}
+    body = json.dumps({"EventGroupId": 3, "EventType": 301, "CallbackTs": 5, "EventInfo": info}).encode()
+    result = cbm.parse(body, APP_ID)
+    assert isinstance(result, Rejection) and (result.status, result.field) == (400, "EventInfo.TaskId")
+
+
 def test_config_from_secret():
     config = CallbackConfig.from_secret({"keys": ["keyAlpha", "keyBeta"], "sdk_app_ids": [1400000001, "1400000002"]})
     assert config.keys == ("keyAlpha", "keyBeta") and config.sdk_app_ids == {1400000001, 1400000002}

@@ -163,3 +163,21 @@ def test_a_client_that_keeps_the_connection_open_gets_an_answer_to_a_bad_length(
     # Without a half-close: `Content-Length: -1` used to read until the client gave up.
     code, headers, _ = _raw_exchange(echo_adapter, _post(["Content-Length: -1"], b"x"), half_close=False)
     assert code == 400 and headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "LINK", "FOO", "get", "post"])
+def test_any_method_token_is_routed_never_a_501(method):
+    """The standard library answers 501 (a 5xx: "a retry will help") for every method without a `do_` handler.
+    API Gateway answers 404 for a method no route names, and an `ANY` route takes every method."""
+
+    def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "body": json.dumps({"method": event["requestContext"]["http"]["method"]})}
+
+    with HttpAdapter({"POST /only-post": echo, "ANY /any": echo}) as adapter:
+        request = f"{method} /only-post HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+        code, _, payload = _raw_exchange(adapter, request)
+        assert code == (200 if method == "POST" else 404), payload
+        code, _, payload = _raw_exchange(
+            adapter, f"{method} /any HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        assert (code, json.loads(payload)) == (200, {"method": method})

@@ -30,6 +30,7 @@ FUNCTIONS = {
     "StopPullRecordTask": "stop_pull_record",
     "GetPullRecordTask": "get_pull_record",
     "RestartPullToPushTask": "restart_pull_to_push",
+    "StopPullToPushTask": "stop_pull_to_push",
     "DeleteCloudRecording": "delete_cloud_recording",
     "StopPublishCdnStream": "stop_cdn_publish",
 }

@@ -28,6 +28,7 @@ KIND = {
     "StopPullRecordTask": "pull_record",
     "GetPullRecordTask": "pull_record",
     "RestartPullToPushTask": "pull_to_push",
+    "StopPullToPushTask": "pull_to_push",
     "DeleteCloudRecording": "cloud_recording",
     "StopPublishCdnStream": "cdn_publish",
 }
@@ -36,6 +37,7 @@ AFTER = {
     "StopPullRecordTask": ("停用", "stopped", "Task Stopped"),
     "GetPullRecordTask": ("生效中", "running", "Task Status"),
     "RestartPullToPushTask": ("生效中", "restarted", "Task Restarted"),
+    "StopPullToPushTask": ("停用", "stopped", "Task Stopped"),
     "DeleteCloudRecording": ("Exited", "stopped", "Task Stopped"),
     "StopPublishCdnStream": ("IDLE", "stopped", "Task Stopped"),
 }

@@ -22,6 +22,7 @@ VALID = {
     "StopPullRecordTask": {"TaskId": "t-1"},
     "GetPullRecordTask": {"TaskID": "t-1"},
     "RestartPullToPushTask": {"TaskId": "t-1", "GroupName": "g"},
+    "StopPullToPushTask": {"TaskId": "t-1", "GroupName": "g"},
     "DeleteCloudRecording": {"SdkAppId": 1400000001, "TaskId": "t-1", "Region": "ap-beijing"},
     "StopPublishCdnStream": {"SdkAppId": 1400000001, "TaskId": "t-1", "Region": "ap-hongkong"},
 }

@@ -23,7 +23,12 @@ pytestmark = [pytest.mark.aws, pytest.mark.emulator]
 FAST = RetryPolicy(attempts=3, base=0.01, cap=0.05)
 STOPS = sorted(name for name, a in ACTIONS.items() if a.verb == "stop")
 TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}  # the emulator's defaults for a TRTC task
-STOPPED_AT_PROVIDER = {"pull_record": "停用", "cloud_recording": "Exited", "cdn_publish": "IDLE"}
+STOPPED_AT_PROVIDER = {
+    "pull_record": "停用",
+    "pull_to_push": "停用",
+    "cloud_recording": "Exited",
+    "cdn_publish": "IDLE",
+}
 
 
 def params_for(action: Action, task_id: str) -> dict[str, Any]:

@@ -271,6 +271,7 @@ def _sdk_error(exc: Exception) -> dict:
 def test_volcengine_sdk_calls_succeed(emulator, live_sdk):
     emulator.add_task("pull_record", "rec-1")
     emulator.add_task("pull_to_push", "relay-1", status="停用")
+    emulator.add_task("pull_to_push", "relay-2", status="生效中")
     svc = live_sdk()
     got = svc.get_pull_record_task({"TaskID": "rec-1"})
     assert got["Result"]["Status"] == "生效中"
@@ -280,6 +281,9 @@ def test_volcengine_sdk_calls_succeed(emulator, live_sdk):
     assert "Error" not in stopped["ResponseMetadata"]
     restarted = json.loads(svc.json("RestartPullToPushTask", {}, json.dumps({"TaskId": "relay-1"})))
     assert restarted["ResponseMetadata"]["Action"] == "RestartPullToPushTask"
+    relay_stopped = svc.stop_pull_to_push_task({"TaskId": "relay-2"})  # in the SDK's own table
+    assert relay_stopped["ResponseMetadata"]["Action"] == "StopPullToPushTask"
+    assert emulator.task("pull_to_push", "relay-2")["status"] == "停用"
     assert emulator.task("pull_record", "rec-1")["status"] == "停用"
     assert emulator.task("pull_to_push", "relay-1")["status"] == "生效中"
     assert all(c["signature_valid"] for c in emulator.calls())

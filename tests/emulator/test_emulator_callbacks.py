@@ -31,7 +31,7 @@ def verified(received, key: str = KEY) -> list[dict]:
 
 
 def test_vod_recording_stop_posts_302_then_311_per_file_then_312(emulator, raw, callback_receiver):
-    emulator.configure(callback_url=callback_receiver.url)
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url)
     emulator.add_task("cloud_recording", "cr-1", storage="vod", files=3, room_id="635055", user_id="bot_1")
     stop_recording(raw)
     assert emulator.wait_callbacks(timeout=10)
@@ -62,7 +62,7 @@ def test_vod_recording_stop_posts_302_then_311_per_file_then_312(emulator, raw, 
 
 
 def test_the_signature_covers_the_exact_bytes_not_the_json(emulator, raw, callback_receiver):
-    emulator.configure(callback_url=callback_receiver.url)
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url)
     emulator.add_task("cloud_recording", "cr-1", files=0)
     stop_recording(raw)
     (first, _last) = callback_receiver.wait_for(2)
@@ -77,7 +77,7 @@ def test_the_signature_covers_the_exact_bytes_not_the_json(emulator, raw, callba
     [("hls", [302, 305]), ("mp4", [302, 310, 310]), ("hls+mp4", [302, 310, 310, 305])],
 )
 def test_cos_recording_stop_posts_310_per_mp4_file_and_or_305(emulator, raw, callback_receiver, fmt, expected):
-    emulator.configure(callback_url=callback_receiver.url)
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url)
     emulator.add_task("cloud_recording", "cr-1", storage="cos", format=fmt, files=2)
     stop_recording(raw)
     assert emulator.wait_callbacks(timeout=10)
@@ -101,7 +101,7 @@ def test_cos_recording_stop_posts_310_per_mp4_file_and_or_305(emulator, raw, cal
 
 
 def test_relay_stop_posts_401_disconnecting_then_idle(emulator, raw, callback_receiver):
-    emulator.configure(callback_url=callback_receiver.url)
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url)
     emulator.add_task("cdn_publish", "relay-1", url="rtmp://cdn.example.com/live/s1", room_id="room-a")
     resp = raw.trtc("StopPublishCdnStream", {"SdkAppId": 1400000001, "TaskId": "relay-1"})
     assert resp.json()["Response"]["TaskId"] == "relay-1"
@@ -117,7 +117,7 @@ def test_relay_stop_posts_401_disconnecting_then_idle(emulator, raw, callback_re
 
 
 def test_a_second_stop_posts_nothing(emulator, raw, callback_receiver):
-    emulator.configure(callback_url=callback_receiver.url)
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url)
     emulator.add_task("cloud_recording", "cr-1", files=1)
     stop_recording(raw)
     assert emulator.wait_callbacks(timeout=10)
@@ -128,7 +128,7 @@ def test_a_second_stop_posts_nothing(emulator, raw, callback_receiver):
 
 
 def test_non_200_is_retried_at_once_then_on_the_interval_with_the_same_bytes(emulator, raw, callback_receiver):
-    emulator.configure(callback_url=callback_receiver.url)
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url)
     emulator.add_task("cloud_recording", "cr-1", files=0)  # 302 then 312
     callback_receiver.fail_next(3, status=503)
     stop_recording(raw)
@@ -150,7 +150,7 @@ def test_non_200_is_retried_at_once_then_on_the_interval_with_the_same_bytes(emu
 
 def test_delivery_gives_up_after_the_window(emulator, raw, callback_receiver):
     """Retry interval 0.05 s and window 0.3 s in the test fixture (TRTC: 10 s and 60 s): 7 attempts."""
-    emulator.configure(callback_url=callback_receiver.url)
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url)
     emulator.add_task("cdn_publish", "relay-1")
     callback_receiver.fail_always(500)
     raw.trtc("StopPublishCdnStream", {"SdkAppId": 1400000001, "TaskId": "relay-1"})
@@ -165,7 +165,7 @@ def test_delivery_gives_up_after_the_window(emulator, raw, callback_receiver):
 
 
 def test_unreachable_receiver_is_retried_then_dropped(emulator, raw):
-    emulator.configure(callback_url="http://127.0.0.1:9/unreachable")
+    emulator.configure(start_callbacks=False, callback_url="http://127.0.0.1:9/unreachable")
     emulator.add_task("cloud_recording", "cr-1", files=0)
     stop_recording(raw)
     assert emulator.wait_callbacks(timeout=10)
@@ -175,7 +175,7 @@ def test_unreachable_receiver_is_retried_then_dropped(emulator, raw):
 
 
 def test_without_a_key_there_is_no_sign_header(emulator, raw, callback_receiver):
-    emulator.configure(callback_url=callback_receiver.url, callback_key=None)
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url, callback_key=None)
     emulator.add_task("cloud_recording", "cr-1", files=0)
     stop_recording(raw)
     got = callback_receiver.wait_for(2)
@@ -184,7 +184,7 @@ def test_without_a_key_there_is_no_sign_header(emulator, raw, callback_receiver)
 
 
 def test_callbacks_carry_the_tasks_sdk_app_id(emulator, raw, callback_receiver):
-    emulator.configure(callback_url=callback_receiver.url, callback_key="otherkey9")
+    emulator.configure(start_callbacks=False, callback_url=callback_receiver.url, callback_key="otherkey9")
     emulator.add_task("cloud_recording", "cr-9", files=0, sdk_app_id=1400000009)
     stop_recording(raw, "cr-9", 1400000009)
     got = callback_receiver.wait_for(2)
@@ -197,5 +197,45 @@ def test_admin_api_lists_deliveries_and_can_wait(emulator, raw, callback_receive
     raw.admin_post("tasks", {"kind": "cloud_recording", "task_id": "cr-1", "files": 1})
     stop_recording(raw)
     log = raw.admin_get("callbacks", wait=10)
-    assert [(e["event_type"], e["delivered"]) for e in log] == [(302, True), (311, True), (312, True)]
+    # the recording's start (301), then its stop sequence
+    assert [(e["event_type"], e["delivered"]) for e in log] == [(301, True), (302, True), (311, True), (312, True)]
     assert all(e["url"] == callback_receiver.url for e in log)
+
+
+# ---- starts: TRTC posts 301 when a recording starts and 401 RUNNING when a relay pushes (the guard's triggers) ----
+def test_a_recording_that_starts_posts_a_signed_301_with_status_0(emulator, callback_receiver):
+    emulator.configure(callback_url=callback_receiver.url)
+    task = emulator.add_task("cloud_recording", "cr-1", room_id="635055", user_id="bot_1")
+    assert emulator.wait_callbacks(timeout=10)
+    [doc] = verified(callback_receiver.wait_for(1))
+    assert (doc["EventGroupId"], doc["EventType"]) == (3, 301)
+    info = doc["EventInfo"]
+    assert (info["TaskId"], info["RoomId"], info["UserId"], info["Payload"]) == (
+        "cr-1",
+        "635055",
+        "bot_1",
+        {"Status": 0},
+    )
+    assert info["EventMsTs"] == int(task["created_at"] * 1000)  # the recording's start, which the guard counts from
+
+
+def test_a_relay_that_starts_posts_connecting_then_running(emulator, callback_receiver):
+    emulator.configure(callback_url=callback_receiver.url)
+    emulator.add_task("cdn_publish", "relay-1", url="rtmp://cdn.example.com/live/s1")
+    assert emulator.wait_callbacks(timeout=10)
+    docs = verified(callback_receiver.wait_for(2))
+    assert [(d["EventType"], d["EventInfo"]["Payload"]["Status"]) for d in docs] == [(401, 1), (401, 2)]
+    assert docs[0]["EventInfo"]["EventMsTs"] < docs[1]["EventInfo"]["EventMsTs"]
+
+
+@pytest.mark.parametrize(("kind", "status"), [("cloud_recording", "Exited"), ("cdn_publish", "IDLE")])
+def test_a_task_created_already_ended_or_without_start_callbacks_posts_nothing(
+    emulator, callback_receiver, kind, status
+):
+    emulator.configure(callback_url=callback_receiver.url)
+    emulator.add_task(kind, "ended", status=status)
+    emulator.configure(start_callbacks=False)
+    emulator.add_task(kind, "quiet")
+    assert emulator.wait_callbacks(timeout=10)
+    assert emulator.callback_log() == []
+    assert emulator.configure()["start_callbacks"] is False

@@ -91,6 +91,9 @@ def test_windows_are_per_account_and_per_action(emulator, emulator_clock, raw):
     # RestartPullToPushTask has its own 10/s window (its answers are refusals, but not throttling)
     restart = volc_codes(raw, "RestartPullToPushTask", {"TaskId": "relay-1"}, 11, t0)
     assert restart == {(400, "InvalidParam"): 10, (429, "FlowLimitExceeded"): 1}
+    # and so does StopPullToPushTask (10/s), counted apart from the restart
+    stop = volc_codes(raw, "StopPullToPushTask", {"TaskId": "relay-1"}, 11, t0)
+    assert stop == {(400, "InvalidParam"): 10, (429, "FlowLimitExceeded"): 1}
 
 
 @pytest.mark.parametrize("action", ["DeleteCloudRecording", "StopPublishCdnStream"])

@@ -92,10 +92,37 @@ def test_restart_checks_the_group_when_both_name_one(emulator, raw):
     assert raw.volc("RestartPullToPushTask", {"TaskId": "relay-1", "GroupName": "g1"}).status_code == 200
 
 
+# ---- Volcengine pull-to-push relays: stop only from 未开始 or 生效中 ----------------------------------------------
+@pytest.mark.parametrize("status", ["未开始", "生效中"])
+def test_relay_stop_moves_a_waiting_or_running_relay_to_stopped(emulator, raw, status):
+    emulator.add_task("pull_to_push", "relay-1", status=status)
+    resp = raw.volc("StopPullToPushTask", {"TaskId": "relay-1"})
+    assert resp.status_code == 200
+    assert set(resp.json()) == {"ResponseMetadata"}  # the documented answer: ResponseMetadata only
+    assert resp.json()["ResponseMetadata"]["Action"] == "StopPullToPushTask"
+    assert emulator.task("pull_to_push", "relay-1")["status"] == "停用"
+
+
+@pytest.mark.parametrize("status", ["停用", "已结束"])
+def test_relay_stop_of_a_stopped_or_ended_relay_is_refused(emulator, raw, status):
+    emulator.add_task("pull_to_push", "relay-1", status=status)
+    assert volc_error(raw.volc("StopPullToPushTask", {"TaskId": "relay-1"})) == (400, "InvalidParam")
+    assert emulator.task("pull_to_push", "relay-1")["status"] == status
+
+
+def test_relay_stop_checks_the_group_and_a_stopped_relay_restarts(emulator, raw):
+    emulator.add_task("pull_to_push", "relay-1", status="生效中", group_name="g1")
+    assert volc_error(raw.volc("StopPullToPushTask", {"TaskId": "relay-1", "GroupName": "g2"})) == (400, "InvalidParam")
+    assert raw.volc("StopPullToPushTask", {"TaskId": "relay-1", "GroupName": "g1"}).status_code == 200
+    assert raw.volc("RestartPullToPushTask", {"TaskId": "relay-1"}).status_code == 200
+    assert emulator.task("pull_to_push", "relay-1")["status"] == "生效中"
+
+
 @pytest.mark.parametrize(
     ("action", "body"),
     [
         ("StopPullRecordTask", {"TaskId": "nobody"}),
+        ("StopPullToPushTask", {"TaskId": "nobody"}),
         ("GetPullRecordTask", {"TaskID": "nobody"}),
         ("RestartPullToPushTask", {"TaskId": "nobody"}),
     ],

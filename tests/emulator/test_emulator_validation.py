@@ -24,6 +24,10 @@ pytestmark = pytest.mark.emulator
         ("GetPullRecordTask", {"TaskID": True}, (400, "InvalidParam.BindError")),
         ("RestartPullToPushTask", {}, (400, "InvalidParam")),
         ("RestartPullToPushTask", {"TaskId": "relay-1", "GroupName": 7}, (400, "InvalidParam.BindError")),
+        ("StopPullToPushTask", {}, (400, "InvalidParam")),
+        ("StopPullToPushTask", {"TaskId": ""}, (400, "InvalidParam")),
+        ("StopPullToPushTask", {"TaskId": 7}, (400, "InvalidParam.BindError")),
+        ("StopPullToPushTask", {"TaskId": "relay-1", "GroupName": 7}, (400, "InvalidParam.BindError")),
     ],
 )
 def test_volcengine_parameter_errors(emulator, raw, action, body, expected):

@@ -29,9 +29,19 @@ CONFIRMED = sorted(name for name, a in ACTIONS.items() if a.confirm_with)
 MUTATIONS = sorted(name for name, a in ACTIONS.items() if a.is_mutation)
 TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
 # What each action starts from and leads to at the emulator (docs/emulator.md, "Tasks and state machines").
-STARTS = {"StopPullRecordTask": {"未开始", "生效中"}, "RestartPullToPushTask": {"停用"}}
-BEFORE = {"pull_record": "生效中", "pull_to_push": "停用", "cloud_recording": "InProgress", "cdn_publish": "RUNNING"}
-AFTER = {"pull_record": "停用", "pull_to_push": "生效中", "cloud_recording": "Exited", "cdn_publish": "IDLE"}
+STARTS = {
+    "StopPullRecordTask": {"未开始", "生效中"},
+    "RestartPullToPushTask": {"停用"},
+    "StopPullToPushTask": {"未开始", "生效中"},
+}
+# (status before, status after) per mutation
+MOVES = {
+    "StopPullRecordTask": ("生效中", "停用"),
+    "RestartPullToPushTask": ("停用", "生效中"),
+    "StopPullToPushTask": ("生效中", "停用"),
+    "DeleteCloudRecording": ("InProgress", "Exited"),
+    "StopPublishCdnStream": ("RUNNING", "IDLE"),
+}
 
 
 def params_for(action: Action, task_id: str, **extra: Any) -> dict[str, Any]:
@@ -76,13 +86,26 @@ def test_restart_confirm_statuses_are_the_enabled_ones():
     assert ACTIONS["RestartPullToPushTask"].confirm_with in CONFIRM_QUERIES
 
 
+def test_relay_stop_confirm_statuses_are_the_stopped_ones():
+    """StopPullToPushTask's "already done": the relay is 停用 or 已结束, confirmed by listing it."""
+    stop = ACTIONS["StopPullToPushTask"]
+    assert stop.confirm_statuses == {"停用", "已结束"}
+    assert stop.confirm_codes == {"InvalidParam"}
+    assert stop.confirm_with == "ListPullToPushTaskV2"
+    assert (stop.kind, stop.verb) == ("pull_to_push", "stop")
+
+
+def test_mutation_table_covers_every_mutation():
+    assert set(MOVES) == set(MUTATIONS)
+
+
 @pytest.mark.parametrize("fault", sorted(PROCESSED_FAULTS))
 @pytest.mark.parametrize("name", MUTATIONS)
 def test_a_lost_answer_then_a_refused_retry_is_already_done(emulator, volc_credentials, trtc_credentials, name, fault):
     """The call is carried out but its answer is lost (late past the read timeout, cut short, not JSON); the
     retry is refused because the task is already where the call put it. Every mutation ends as already done."""
     action = ACTIONS[name]
-    emulator.add_task(action.kind, "lost", status=BEFORE[action.kind])
+    emulator.add_task(action.kind, "lost", status=MOVES[name][0])
     emulator.set_faults({"kinds": [fault], "actions": [name], "count": 1, "delay_ms": 1500})
     client = ProviderClient({"volcengine": emulator.url, "trtc": emulator.url}, timeout=(2.0, 0.5))
     credentials = credentials_for(action, volc_credentials, trtc_credentials)
@@ -90,7 +113,7 @@ def test_a_lost_answer_then_a_refused_retry_is_already_done(emulator, volc_crede
     outcome = settle(action, params_for(action, "lost"), credentials, client)
 
     assert outcome.status == "already_done"
-    assert emulator.task(action.kind, "lost")["status"] == AFTER[action.kind]
+    assert emulator.task(action.kind, "lost")["status"] == MOVES[name][1]
     calls = [(c["action"], c["fault"]) for c in emulator.calls()]
     assert calls[:2] == [(name, fault), (name, None)]
     assert [c for c, _ in calls[2:]] == ([action.confirm_with] if action.confirm_with else [])

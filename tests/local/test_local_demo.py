@@ -21,7 +21,14 @@ def test_the_demo_passes_every_check() -> None:
     # It ends with what an operator sees: the status screen, with the demo's stops counted.
     status = report[report.index("$ livectl status") :]
     assert "StopPublishCdnStream" in status and "webhook, last hour: accepted" in status
-    for task in ("demo-rec-stop", "demo-relay-restart", "demo-cloudrec-vod", "demo-cloudrec-cos", "demo-cdn-stop"):
+    for task in (
+        "demo-rec-stop",
+        "demo-relay-restart",
+        "demo-relay-stop",
+        "demo-cloudrec-vod",
+        "demo-cloudrec-cos",
+        "demo-cdn-stop",
+    ):
         assert task in report
 
 

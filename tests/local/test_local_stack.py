@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         clock_interval=0.2,
         failed_visibility=0,
         callback_retry_interval=0.2,
+        parameters={"GuardPolicyMaxAge": "0"},
     )
     local = LocalStack(config).start()
     state = tmp_path_factory.mktemp("local") / "state.json"
@@ -126,7 +128,8 @@ def test_a_scheduled_stop_fires_into_the_queue_and_is_deleted(
     wait_for(lambda: stack.emulator.task("cdn_publish", "t-sched")["status"] == "IDLE")
     assert stack.clock is not None
     assert [f["name"] for f in stack.clock.fired if f["error"] is None].count(result["schedule"]) == 1
-    assert cli_json(capsys, "schedules", "--json") == []
+    # nothing left, the relay's guard included (armed by its 401 RUNNING, disarmed by its IDLE)
+    wait_for(lambda: cli_json(capsys, "schedules", "--json") == [])
 
 
 def test_a_cancelled_stop_never_fires(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,8 +150,9 @@ def test_webhook_callbacks_from_the_emulator_are_stored(stack: LocalStack, capsy
     def callbacks() -> list[dict[str, Any]]:
         return [i for i in task_items(capsys, "t-hook", "trtc") if i["sk"].startswith("CB#")]
 
-    stored = wait_for(lambda: len(callbacks()) >= 3 and callbacks())  # 302 stop, 311 file, 312 done
-    assert {i["event_type"] for i in stored} >= {302, 311, 312}
+    # 301 start (the emulator posts it when the recording starts), 302 stop, 311 file, 312 done
+    stored = wait_for(lambda: {301, 302, 311, 312} <= {i["event_type"] for i in callbacks()} and callbacks())
+    assert {i["event_type"] for i in stored} == {301, 302, 311, 312}
     deliveries = [d for d in stack.emulator.callback_log() if "t-hook" in d["body"]]
     assert deliveries and all(d["http_status"] == 200 for d in deliveries)
 
@@ -291,3 +295,50 @@ def test_no_target_is_one_clear_line(
     monkeypatch.delenv("LIVECTL_LOCAL_URL", raising=False)
     assert main(["schedules"]) == 2
     assert "no target" in capsys.readouterr().err
+
+
+def test_the_guard_through_the_cli_set_armed_listed_extended_off(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`livectl guard set` an app's policy; the emulator's 301 for a new recording arms a guard through the real
+    webhook and schedule manager; `livectl schedules` marks it; `guard extend` moves it; `guard off` cancels it."""
+    shown = cli_json(capsys, "guard", "show", "1400000001", "--json")
+    assert shown["max_recording"] == "12h" and shown["override"] is None
+    capsys.readouterr()
+    assert main(["guard", "set", "1400000001", "--max-recording", "3h", "--guard-region", "ap-singapore"]) == 0
+    assert "max_recording=3h" in capsys.readouterr().out
+    shown = cli_json(capsys, "guard", "show", "1400000001", "--json")
+    assert (shown["max_recording"], shown["region"]) == ("3h", "ap-singapore")
+    assert shown["override"] == {"max_recording": "3h", "region": "ap-singapore"}
+
+    task = stack.emulator.add_task("cloud_recording", "t-guarded", region="ap-singapore")
+
+    def guard_schedule() -> dict[str, Any] | None:
+        rows = [s for s in cli_json(capsys, "schedules", "--json") if (s["params"] or {}).get("TaskId") == "t-guarded"]
+        return rows[0] if rows else None
+
+    armed = wait_for(guard_schedule)
+    assert armed["via"] == "guard" and armed["action"] == "DeleteCloudRecording"
+    assert armed["params"]["Region"] == "ap-singapore"
+    started = task["created_at"]
+    assert abs(datetime.fromisoformat(armed["at"]).timestamp() - (started + 3 * 3600)) <= 2
+    capsys.readouterr()
+    assert main(["schedules"]) == 0
+    table = capsys.readouterr().out
+    assert any("t-guarded" in line and " guard " in line for line in table.splitlines())
+
+    capsys.readouterr()
+    assert main(["guard", "extend", "t-guarded", "--by", "2h"]) == 0
+    assert "extended the guard of t-guarded" in capsys.readouterr().out
+    moved = guard_schedule()
+    assert moved is not None and moved["via"] == "guard"
+    assert datetime.fromisoformat(moved["at"]) - datetime.fromisoformat(armed["at"]) == timedelta(hours=2)
+
+    capsys.readouterr()
+    assert main(["guard", "off", "t-guarded"]) == 0
+    assert guard_schedule() is None
+    capsys.readouterr()
+    assert main(["guard", "off", "t-guarded"]) == 2  # nothing left: one clear line, not a traceback
+    assert "no armed guard for task t-guarded" in capsys.readouterr().err
+    assert stack.emulator.task("cloud_recording", "t-guarded")["status"] == "InProgress"  # never stopped
+    assert main(["guard", "set", "1400000001", "--max-recording", "12h", "--guard-region", "ap-guangzhou"]) == 0

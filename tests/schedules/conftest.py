@@ -79,6 +79,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         queue_arns = {}
         for action, queue in (
             ("StopPullRecordTask", "StopPullRecordQueue"),
+            ("StopPullToPushTask", "StopPullToPushQueue"),
             ("DeleteCloudRecording", "DeleteCloudRecordingQueue"),
             ("StopPublishCdnStream", "StopCdnPublishQueue"),
         ):

@@ -10,6 +10,7 @@ import pytest
 
 from livectl.catalogue import ACTIONS
 from livectl.ratelimit import per_container_share
+from livectl.redelivery import max_receive_count, redelivery_span
 from tests.template.transformed import (
     ACCOUNT,
     ACTION_FUNCTIONS,
@@ -92,6 +93,7 @@ def test_schedule_manager_env_points_at_the_stop_queues(cfn, defaults):
     queue_arns = json.loads(resolve(env["ACTION_QUEUE_ARNS"], defaults))
     assert queue_arns == {
         "StopPullRecordTask": "<StopPullRecordQueue.Arn>",
+        "StopPullToPushTask": "<StopPullToPushQueue.Arn>",
         "DeleteCloudRecording": "<DeleteCloudRecordingQueue.Arn>",
         "StopPublishCdnStream": "<StopCdnPublishQueue.Arn>",
     }
@@ -114,7 +116,7 @@ def test_env_values_are_names_not_secrets(cfn, defaults):
 # ---------------------------------------------------------------------------------------------------------------
 def test_every_sqs_event_source_reports_partial_failures(cfn, defaults):
     mappings = esms(cfn)
-    assert len(mappings) == 6  # five actions + schedule requests
+    assert len(mappings) == 7  # six actions + schedule requests
     for lid, esm in mappings.items():
         p = esm["Properties"]
         assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"], lid
@@ -130,12 +132,24 @@ def test_visibility_timeout_is_at_least_six_function_timeouts(cfn):
         assert queue["VisibilityTimeout"] >= 6 * function["Timeout"], lid
 
 
-def test_redrive_after_at_least_five_receives_to_a_fourteen_day_dlq(cfn):
+def receive_limits(redrive: dict[str, Any], source: dict[str, Any]) -> dict[str, int]:
+    """maxReceiveCount per OutageToleranceMinutes value (a plain number: the same for every value)."""
+    values = source["Parameters"]["OutageToleranceMinutes"]["AllowedValues"]
+    limit = redrive["maxReceiveCount"]
+    if isinstance(limit, int):
+        return {str(v): limit for v in values}
+    mapping, key, field = limit["Fn::FindInMap"]
+    assert key == {"Ref": "OutageToleranceMinutes"}
+    return {str(v): int(source["Mappings"][mapping][str(v)][field]) for v in values}
+
+
+def test_redrive_after_at_least_five_receives_to_a_fourteen_day_dlq(cfn, source):
+    """Five receives at least, so throttling alone never dead-letters (AWS's advice), for every outage value."""
     for _lid, esm in esms(cfn).items():
         queue_id = ref_target(esm["Properties"]["EventSourceArn"])
         queue = cfn["Resources"][queue_id]["Properties"]
         redrive = queue["RedrivePolicy"]
-        assert redrive["maxReceiveCount"] >= 5, queue_id
+        assert min(receive_limits(redrive, source).values()) >= 5, queue_id
         dlq = cfn["Resources"][ref_target(redrive["deadLetterTargetArn"])]["Properties"]
         assert dlq["MessageRetentionPeriod"] == 1209600, queue_id
         assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"], queue_id
@@ -183,12 +197,24 @@ def test_the_50_qps_action_gets_more_containers_than_two(cfn, defaults):
     assert max_concurrency(esm_of(cfn, "StopPullRecordFunction"), defaults) == 5
 
 
+def test_action_queues_redrive_after_the_receives_the_outage_tolerance_needs(cfn, source):
+    """Every action queue's maxReceiveCount is livectl.redelivery's for each allowed OutageToleranceMinutes
+    (the redelivery schedule replaced the fixed 5 x VisibilityTimeout, which dead-lettered after ~15 minutes)."""
+    for _fid, (_, queue, _) in ACTION_FUNCTIONS.items():
+        limits = receive_limits(cfn["Resources"][queue]["Properties"]["RedrivePolicy"], source)
+        assert limits == {v: max_receive_count(int(v) * 60) for v in limits}, queue
+
+
 def test_idempotency_outlives_redelivery(cfn, source):
+    """Was: maxReceiveCount x VisibilityTimeout. A failed record now comes back after the redelivery schedule's
+    delay, so the span is the schedule's (each receive allowed its whole run) at the largest outage value."""
     minimum = int(source["Parameters"]["IdempotencyExpiresSeconds"]["MinValue"])
     for fid, (_, queue, _) in ACTION_FUNCTIONS.items():
         q = cfn["Resources"][queue]["Properties"]
         window = esm_of(cfn, fid).get("MaximumBatchingWindowInSeconds", 0)
-        assert minimum >= q["RedrivePolicy"]["maxReceiveCount"] * q["VisibilityTimeout"] + window, fid
+        limits = receive_limits(q["RedrivePolicy"], source)
+        longest = max(int(v) for v in limits)
+        assert minimum >= redelivery_span(longest * 60) + q["VisibilityTimeout"] + window, fid
 
 
 def test_direct_invocations_retry_little_and_dead_letter_to_the_functions_dlq(cfn):
@@ -233,7 +259,14 @@ def test_bus_and_schedule_group(cfn):
 
 def test_outputs_the_cli_finds_a_stack_by(source):
     outputs = set(source["Outputs"])
-    for queue in ("StopPullRecord", "GetPullRecord", "RestartPullToPush", "DeleteCloudRecording", "StopCdnPublish"):
+    for queue in (
+        "StopPullRecord",
+        "GetPullRecord",
+        "RestartPullToPush",
+        "StopPullToPush",
+        "DeleteCloudRecording",
+        "StopCdnPublish",
+    ):
         assert {f"{queue}QueueUrl", f"{queue}QueueArn", f"{queue}DLQUrl"} <= outputs
     assert {
         "ScheduleRequestQueueUrl",
@@ -274,7 +307,7 @@ def test_every_dlq_has_a_depth_alarm(cfn):
         if p.get("Namespace") == "AWS/SQS" and p.get("MetricName") == "ApproximateNumberOfMessagesVisible":
             assert p["Threshold"] == 0 and p["ComparisonOperator"] == "GreaterThanThreshold", lid
             alarmed[ref_target(p["Dimensions"][0]["Value"])] = lid
-    assert len(dlqs) == 7
+    assert len(dlqs) == 8
     assert dlqs <= set(alarmed), dlqs - set(alarmed)
 
 
@@ -355,6 +388,7 @@ def test_schedule_manager_role_is_exactly_its_allowlist(cfn, defaults):
             )
         }
         | {("scheduler:ListSchedules", "*"), ("iam:PassRole", "<SchedulerRole.Arn>"), ("events:PutEvents", BUS)}
+        | {("ssm:GetParametersByPath", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/livectl-test/guard")}
         | {(a, "<LedgerTable.Arn>") for a in LEDGER_RW}
     )
     passrole = [st for st in role_statements(cfn, role) if st["Action"] == "iam:PassRole"]
@@ -369,10 +403,14 @@ def test_callback_role_reads_only_the_callback_secret(cfn, defaults):
     # the webhook writes the ledger (conditional put for dedupe, update of the task's state, a batch of FILE# items
     # when a recording's files outgrow STATE) and reads back only those FILE# items (Query)
     ledger = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:Query")
+    # ...and arms the cost guard asynchronously: one message to the schedule manager's queue, no Scheduler rights
     assert grants(cfn, role, defaults) == (
         {(a, "<LedgerTable.Arn>") for a in ledger}
         | {("events:PutEvents", BUS), ("secretsmanager:GetSecretValue", callback_secret)}
+        | {("sqs:SendMessage", "<ScheduleRequestQueue.Arn>")}
     )
+    env = cfn["Resources"]["TrtcCallbackFunction"]["Properties"]["Environment"]["Variables"]
+    assert ref_target(env["GUARD_QUEUE_URL"]) == "ScheduleRequestQueue"
     assert set(cfn["Resources"][role]["Properties"]["ManagedPolicyArns"]) == {BASIC}
 
 
@@ -392,7 +430,7 @@ def test_only_action_functions_read_provider_secrets_and_only_their_providers(cf
     for provider in PROVIDER_SECRET_SAMPLES:
         expected = {function_role(cfn, fid) for fid, (_, _, p) in ACTION_FUNCTIONS.items() if p == provider}
         assert readers[provider] == expected, provider
-    assert len(readers["volcengine"]) == 3 and len(readers["trtc"]) == 2
+    assert len(readers["volcengine"]) == 4 and len(readers["trtc"]) == 2
 
 
 def test_callback_secret_is_readable_by_the_callback_function_only(cfn, defaults):
@@ -441,3 +479,41 @@ def test_no_wildcard_actions_and_star_resources_only_where_unavoidable(cfn, defa
 def test_one_role_per_function(cfn):
     roles = [function_role(cfn, fid) for fid in ALL_FUNCTIONS]
     assert len(set(roles)) == len(ALL_FUNCTIONS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cost guard
+# ---------------------------------------------------------------------------------------------------------------
+def test_guard_policy_defaults_reach_the_schedule_manager_and_read_back_as_a_policy(cfn, defaults, source):
+    """The template's Guard* parameters are the schedule manager's defaults, and they parse as a policy; the
+    per-app overrides live under one SSM path that only the schedule manager reads."""
+    from livectl.guard import default_policy
+
+    env = {
+        k: str(resolve(v, defaults))
+        for k, v in cfn["Resources"]["ScheduleManagerFunction"]["Properties"]["Environment"]["Variables"].items()
+    }
+    assert env["GUARD_PARAMETER_PATH"] == "/livectl-test/guard/"
+    policy = default_policy(env)
+    assert policy.as_dict() == {
+        "enabled": True,
+        "region": "ap-guangzhou",
+        "account": "default",
+        "max_recording": "12h",
+        "max_relay": "12h",
+    }
+    outputs = {k: str(resolve(v["Value"], defaults)) for k, v in source["Outputs"].items()}
+    assert json.loads(outputs["GuardDefaults"]) == policy.as_dict()
+    assert outputs["GuardParameterPath"] == env["GUARD_PARAMETER_PATH"]
+    readers = {
+        lid
+        for lid in resources_of_type(cfn, "AWS::IAM::Role")
+        if any(a.startswith("ssm:") for a, _ in grants(cfn, lid, defaults))
+    }
+    assert readers == {function_role(cfn, "ScheduleManagerFunction")}
+
+
+def test_every_guard_region_is_a_region_of_some_guarded_action(source):
+    from livectl.guard import GUARD_REGIONS
+
+    assert source["Parameters"]["GuardRegion"]["AllowedValues"] == list(GUARD_REGIONS)

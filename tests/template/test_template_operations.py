@@ -117,6 +117,9 @@ def test_custom_metrics_are_drawn_per_action_with_the_stacks_namespace(cfn, defa
         "CallbackAccepted",
         "CallbackDuplicate",
         "CallbackRejected",
+        "GuardArmed",
+        "GuardDisarmed",
+        "GuardFired",
     }
     assert expected <= names, expected - names
     assert all("service" in dims for _, dims in referenced)

@@ -25,6 +25,7 @@ ACTION_FUNCTIONS = {
     "StopPullRecordFunction": ("StopPullRecordTask", "StopPullRecordQueue", "volcengine"),
     "GetPullRecordFunction": ("GetPullRecordTask", "GetPullRecordQueue", "volcengine"),
     "RestartPullToPushFunction": ("RestartPullToPushTask", "RestartPullToPushQueue", "volcengine"),
+    "StopPullToPushFunction": ("StopPullToPushTask", "StopPullToPushQueue", "volcengine"),
     "DeleteCloudRecordingFunction": ("DeleteCloudRecording", "DeleteCloudRecordingQueue", "trtc"),
     "StopCdnPublishFunction": ("StopPublishCdnStream", "StopCdnPublishQueue", "trtc"),
 }
@@ -37,6 +38,7 @@ ALL_FUNCTIONS = {
                 "stop_pull_record",
                 "get_pull_record",
                 "restart_pull_to_push",
+                "stop_pull_to_push",
                 "delete_cloud_recording",
                 "stop_cdn_publish",
             ],
@@ -46,7 +48,7 @@ ALL_FUNCTIONS = {
     "ScheduleManagerFunction": "functions/schedule_manager/",
     "TrtcCallbackFunction": "functions/trtc_callback/",
 }
-STOP_QUEUES = ("StopPullRecordQueue", "DeleteCloudRecordingQueue", "StopCdnPublishQueue")
+STOP_QUEUES = ("StopPullRecordQueue", "StopPullToPushQueue", "DeleteCloudRecordingQueue", "StopCdnPublishQueue")
 
 
 class _NoNetworkPolicyLoader:

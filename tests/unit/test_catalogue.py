@@ -49,6 +49,7 @@ VALID = {
     "StopPullRecordTask": {"TaskId": "f831f3b0********1aa4dcf7621"},
     "GetPullRecordTask": {"TaskID": "5b903f78c7f5ae*******01f6fe2eea"},
     "RestartPullToPushTask": {"TaskId": "8fde6aa0281d********9a6e242365"},
+    "StopPullToPushTask": {"TaskId": "8fde6aa0281d********9a6e242365", "GroupName": "default"},
     "DeleteCloudRecording": {"SdkAppId": 1400188366, "TaskId": "xx", "Region": "ap-guangzhou"},
     "StopPublishCdnStream": {"SdkAppId": 1400188366, "TaskId": "-m97l2ZU7k..", "Region": "ap-singapore"},
 }
@@ -61,12 +62,13 @@ def _invalid(action: str, params: object) -> InvalidCommand:
     return err.value
 
 
-def test_the_five_actions():
+def test_the_six_actions():
     assert set(VALID) == set(ACTIONS)
     assert {n: (a.provider, a.version, a.service, a.qps) for n, a in ACTIONS.items()} == {
         "StopPullRecordTask": (VOLCENGINE, "2023-01-01", "live", 50),
         "GetPullRecordTask": (VOLCENGINE, "2023-01-01", "live", 10),
         "RestartPullToPushTask": (VOLCENGINE, "2023-01-01", "live", 10),
+        "StopPullToPushTask": (VOLCENGINE, "2023-01-01", "live", 10),
         "DeleteCloudRecording": (TRTC, "2019-07-22", "trtc", 20),
         "StopPublishCdnStream": (TRTC, "2019-07-22", "trtc", 20),
     }
@@ -156,12 +158,13 @@ def test_region_lists_differ_between_the_two_trtc_apis():
     assert _invalid("DeleteCloudRecording", {**VALID["DeleteCloudRecording"], "Region": "ap-hongkong"})
 
 
-def test_group_name_is_optional():
-    act = get_action("RestartPullToPushTask")
+@pytest.mark.parametrize("relay_action", ["RestartPullToPushTask", "StopPullToPushTask"])
+def test_group_name_is_optional(relay_action):
+    act = get_action(relay_action)
     assert validate_params(act, {"TaskId": "t"}) == {"TaskId": "t"}
     assert validate_params(act, {"TaskId": "t", "GroupName": None}) == {"TaskId": "t"}
     assert validate_params(act, {"GroupName": "g", "TaskId": "t"}) == {"TaskId": "t", "GroupName": "g"}
-    assert _invalid("RestartPullToPushTask", {"TaskId": "t", "GroupName": 3}).field == "params.GroupName"
+    assert _invalid(relay_action, {"TaskId": "t", "GroupName": 3}).field == "params.GroupName"
     assert _invalid("StopPullRecordTask", {"TaskId": "t", "GroupName": "g"}).field == "params.GroupName"
 
 

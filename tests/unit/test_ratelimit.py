@@ -5,6 +5,7 @@ per-container split keeps the fleet inside the provider's QPS."""
 from __future__ import annotations
 
 import bisect
+import itertools
 
 import pytest
 from hypothesis import given, settings
@@ -37,8 +38,8 @@ def max_in_any_window(times: list[float], width: float = 1.0) -> int:
     return max((bisect.bisect_right(times, t + width) - i for i, t in enumerate(times)), default=0)
 
 
-def limiter(calls: int, window: float, clock: FakeClock) -> WindowLimiter:
-    return WindowLimiter(calls, window, monotonic=clock.monotonic, sleep=clock.sleep)
+def limiter(calls: int, window: float, clock: FakeClock, spacing: float = 0.0) -> WindowLimiter:
+    return WindowLimiter(calls, window, monotonic=clock.monotonic, sleep=clock.sleep, spacing=spacing)
 
 
 def test_window_counter_itself():
@@ -114,28 +115,78 @@ def test_arguments_are_checked():
         WindowLimiter(0)
     with pytest.raises(ValueError):
         WindowLimiter(1, 0.0)
+    with pytest.raises(ValueError):
+        WindowLimiter(5, 1.0, spacing=0.21)  # more than window / calls: below the share
+    with pytest.raises(ValueError):
+        WindowLimiter(5, 1.0, spacing=-0.1)
 
 
-def _fleet(calls: int, containers: int, window: float, seconds: float = 20.0) -> list[float]:
+@settings(max_examples=200, deadline=None)
+@given(
+    calls=st.sampled_from([1, 3, 5, 10, 25]),
+    pacing=st.sampled_from([0.25, 0.5, 1.0]),
+    gaps=st.lists(st.one_of(st.just(0.0), st.floats(0.0, 0.2), st.floats(0.5, 5.0)), min_size=1, max_size=300),
+)
+def test_paced_grants_are_spaced_and_still_within_the_window(calls, pacing, gaps):
+    """Issue 12: the provider counts arrivals, so a window's grants handed out at one instant reach it spread
+    by the senders' contention, some into the next window. Paced, no two grants are closer than `spacing`,
+    however bursty the callers (a gap of 0 is a batch's records asking at once), and the window bound holds."""
+    clock = FakeClock()
+    spacing = pacing * 1.02 / calls
+    lim = limiter(calls, 1.02, clock, spacing)
+    grants = []
+    for gap in gaps:
+        clock.t += gap
+        lim.acquire()
+        grants.append(clock.t)
+    assert all(b - a >= spacing - 1e-9 for a, b in itertools.pairwise(grants))
+    assert max_in_any_window(grants, 1.0) <= calls
+
+
+def test_a_burst_is_paced_not_handed_out_at_once():
+    """Ten records of one batch asking together: unpaced, five leave at the same instant; paced at half the fair
+    interval, one every 0.1 s, and the window's share is still used up within the window."""
+    clock = FakeClock()
+    assert [limiter(5, 1.0, clock).acquire() for _ in range(5)] == [0.0] * 5
+    clock = FakeClock()
+    lim = limiter(5, 1.0, clock, spacing=0.1)
+    assert [lim.acquire() for _ in range(10)] == pytest.approx([0.0, 0.1, 0.1, 0.1, 0.1, 0.6, 0.1, 0.1, 0.1, 0.1])
+
+
+def test_a_paced_caller_that_fell_behind_still_catches_up():
+    """The catch-up case above, paced at half the fair interval: the lost time is still made up in the window."""
+    clock = FakeClock()
+    lim = limiter(5, 1.0, clock, spacing=0.1)
+    grants = []
+    for i in range(100):
+        lim.acquire()
+        grants.append(clock.t)
+        clock.t += 0.45 if i % 5 == 4 else 0.1
+    assert max_in_any_window(grants, 0.999) <= 5
+    assert (len(grants) - 1) / (grants[-1] - grants[0]) >= 0.98 * 5
+
+
+def _fleet(calls: int, containers: int, window: float, seconds: float = 20.0, pacing: float = 0.0) -> list[float]:
     """Every container hammering its own limiter, all starting at the same instant (the worst alignment)."""
     grants = []
     for _ in range(containers):
         clock = FakeClock()
-        lim = limiter(calls, window, clock)
+        lim = limiter(calls, window, clock, pacing * window / calls)
         while clock.t < 5000.0 + seconds:
             lim.acquire()
             grants.append(clock.t)
     return grants
 
 
+@pytest.mark.parametrize("pacing", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("name", sorted(ACTIONS))
 @pytest.mark.parametrize("containers", [1, 2, 3, 5, 7, 10])
-def test_per_container_share_keeps_the_fleet_within_qps(name, containers):
-    """Any MaximumConcurrency: the whole fleet stays within the quota in every sliding second, and when the
-    concurrency divides the QPS it uses at least 95 % of it over the run."""
+def test_per_container_share_keeps_the_fleet_within_qps(name, containers, pacing):
+    """Any MaximumConcurrency, each container pacing on its own or not: the whole fleet stays within the quota in
+    every sliding second, and when the concurrency divides the QPS it uses at least 95 % of it over the run."""
     qps = ACTIONS[name].qps
     share = per_container_share(qps, containers)
-    grants = _fleet(share, containers, 1.02)
+    grants = _fleet(share, containers, 1.02, pacing=pacing)
     assert max_in_any_window(grants, 1.0) <= qps
     if qps % containers == 0:
         assert len(grants) / 20.0 >= 0.95 * qps

@@ -86,12 +86,26 @@ def recording_stop_events(task: Task, now: float, rng: random.Random) -> list[di
     return events
 
 
+def start_events(task: Task) -> list[dict[str, Any]]:
+    """What TRTC posts when a task starts: 301 (Status 0, the recorder module started) for a cloud recording in
+    progress; 401 CONNECTING then RUNNING (Status 2, pushing) for a CDN relay. Timed at the task's creation."""
+    ms = int(task.created_at * 1000)
+    if task.kind == "cloud_recording" and task.status == "InProgress":
+        return [_event(3, 301, task, ms, {"Status": 0})]
+    if task.kind == "cdn_publish" and task.status == "RUNNING":
+        return _relay_events(task, ms, ("CONNECTING", "RUNNING"))
+    return []
+
+
 def relay_stop_events(task: Task, now: float) -> list[dict[str, Any]]:
     """A normal relay stop goes RUNNING → DISCONNECTING → IDLE: two 401 events (group 4)."""
-    ms = int(now * 1000)
+    return _relay_events(task, int(now * 1000), ("DISCONNECTING", "IDLE"))
+
+
+def _relay_events(task: Task, ms: int, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
     room_type = 0 if task.room_id.isdigit() else 1
     out = []
-    for i, status in enumerate(("DISCONNECTING", "IDLE")):
+    for i, status in enumerate(statuses):
         payload = {"Url": task.url, "Status": RELAY_STATUS_CODES[status], "ErrorCode": 0, "ErrorMsg": ""}
         event = _event(4, 401, task, ms + i, payload, RoomType=room_type)
         del event["EventInfo"]["EventTs"]  # the relay table has EventMsTs only

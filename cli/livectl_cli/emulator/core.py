@@ -1,5 +1,5 @@
-"""The emulator without HTTP: accounts, tasks, request log, rate windows, faults, the five actions and the
-query livectl settles a restart with (ListPullToPushTaskV2).
+"""The emulator without HTTP: accounts, tasks, request log, rate windows, faults, the six actions and the
+query livectl settles a relay's stop or restart with (ListPullToPushTaskV2).
 
 `EmulatorCore.provider_call` takes a parsed request and returns a `Reply`; the HTTP layer (server.py) only
 reads sockets and writes replies (and carries out the delivery faults: delay, drop, truncation).
@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, TRTC, VOLCENGINE, Action, PullRecordStatus, validate_params
 from livectl.errors import InvalidCommand
 from livectl_cli.emulator import auth
-from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events
+from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events, start_events
 from livectl_cli.emulator.latency import LatencyModel
 from livectl_cli.emulator.listing import pull_to_push_page
 from livectl_cli.emulator.model import (
@@ -140,6 +140,7 @@ class EmulatorCore:
         self.latency = LatencyModel(seed, latency_ms, jitter_ms)
         self.callback_url = callback_url
         self.callback_key = callback_key
+        self.start_callbacks = True  # post 301 / 401 RUNNING when a task starts, as TRTC does
         self.clock: Callable[[], float] = clock or time.time
         self.lock = threading.RLock()
         self.accounts: dict[str, dict[str, str]] = {p: dict(a) for p, a in DEFAULT_ACCOUNTS.items()}
@@ -167,6 +168,9 @@ class EmulatorCore:
         with self.lock:
             task = task_from_spec(spec, self.clock())
             self.tasks[(task.kind, task.task_id)] = task
+            started = start_events(task) if self.callback_url and self.start_callbacks else []
+            if started and self.callback_url:
+                self.callbacks.enqueue(self.callback_url, self.callback_key, task.sdk_app_id, started)
             return task
 
     def list_tasks(self, kind: str | None = None) -> list[dict[str, Any]]:
@@ -213,7 +217,7 @@ class EmulatorCore:
         return out[-limit:] if limit else out
 
     def configure(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(doc) - {"callback_url", "callback_key", "latency_ms", "jitter_ms", "latency"}
+        unknown = set(doc) - {"callback_url", "callback_key", "latency_ms", "jitter_ms", "latency", "start_callbacks"}
         if unknown:
             raise SpecError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
         with self.lock:
@@ -228,6 +232,10 @@ class EmulatorCore:
                 if key is not None and not isinstance(key, str):
                     raise SpecError("callback_key must be a string or null")
                 self.callback_key = key
+            if "start_callbacks" in doc:
+                if not isinstance(doc["start_callbacks"], bool):
+                    raise SpecError("start_callbacks must be true or false")
+                self.start_callbacks = doc["start_callbacks"]
             return self.config()
 
     def config(self) -> dict[str, Any]:
@@ -235,6 +243,7 @@ class EmulatorCore:
             "callback_url": self.callback_url,
             "callback_key_set": bool(self.callback_key),
             **self.latency.as_dict(),
+            "start_callbacks": self.start_callbacks,
             "seed": self.seed,
         }
 
@@ -391,7 +400,7 @@ class EmulatorCore:
         entry["http_status"] = reply.status
         return reply
 
-    # ---- the five actions --------------------------------------------------------------------------------------
+    # ---- the six actions --------------------------------------------------------------------------------------
     def _perform(self, req: Request, action: Action, shape: _Shape, entry: dict[str, Any], now: float) -> Reply:
         try:
             params = self._params(req, action)
@@ -480,12 +489,19 @@ class EmulatorCore:
                 task.end_time = now
             task.move(PullRecordStatus.STOPPED.value, now, by)
             return {}
-        # RestartPullToPushTask
-        if task.status != PullRecordStatus.STOPPED.value:
-            raise _CallError("InvalidParam", f"The task {task_id} is {task.status}; only 停用 tasks can restart.")
         group = params.get("GroupName")
         if group is not None and task.group_name is not None and group != task.group_name:
             raise _CallError("InvalidParam", f"The task {task_id} is not in group {group!r}.")
+        if action.name == "StopPullToPushTask":
+            if task.status not in (PullRecordStatus.NOT_STARTED.value, PullRecordStatus.ACTIVE.value):
+                raise _CallError(
+                    "InvalidParam", f"The task {task_id} is {task.status}; only 未开始 or 生效中 can stop."
+                )
+            task.move(PullRecordStatus.STOPPED.value, now, by)
+            return {}
+        # RestartPullToPushTask
+        if task.status != PullRecordStatus.STOPPED.value:
+            raise _CallError("InvalidParam", f"The task {task_id} is {task.status}; only 停用 tasks can restart.")
         task.move(PullRecordStatus.ACTIVE.value, now, by)
         return {}
 

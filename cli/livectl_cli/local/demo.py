@@ -4,7 +4,8 @@ Scenario (all through the operator CLI where an operator would use it):
  1. seed the emulator with one task of every kind;
  2. send one command per action through its queue (`livectl send`), the stop twice (a duplicate), and an
     invalid command straight onto a queue (a broken producer);
- 3. schedule an auto-stop 30 s ahead, move it to 2 s ahead, let it fire; schedule another and cancel it;
+ 3. schedule an auto-stop 30 s ahead, move it to 2 s ahead, let it fire; stop a Volcengine relay on schedule;
+    schedule another and cancel it;
  4. the emulator posts TRTC callbacks (recording files, relay status) to the webhook; a forged one is refused;
  5. print the tasks with their final state and the outcome events seen on the bus; check each expectation
     against the ledger, the emulator's call and callback logs, the events and the DLQs. Exit 1 if any is missing.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from livectl_cli.local import demo_guard
 from livectl_cli.local.stack import LocalConfig, LocalStack
 
 SDK_APP_ID = 1400000001
@@ -33,9 +35,11 @@ TASKS: list[dict[str, Any]] = [
     {"kind": "pull_record", "task_id": "demo-rec-query", "status": "生效中"},
     {"kind": "pull_record", "task_id": "demo-rec-cancel", "status": "生效中"},
     {"kind": "pull_to_push", "task_id": "demo-relay-restart", "status": "停用"},
+    {"kind": "pull_to_push", "task_id": "demo-relay-stop", "status": "生效中"},
     {"kind": "cloud_recording", "task_id": "demo-cloudrec-vod", "storage": "vod", "files": 2},
     {"kind": "cloud_recording", "task_id": "demo-cloudrec-cos", "storage": "cos", "format": "hls+mp4", "files": 1},
     {"kind": "cdn_publish", "task_id": "demo-cdn-stop"},
+    *demo_guard.TASKS,
 ]
 TRTC = {"SdkAppId": SDK_APP_ID, "Region": "ap-guangzhou"}
 DEADLINE_SECONDS = 40.0
@@ -132,6 +136,7 @@ class Demo:
 
     def scenario(self) -> None:
         em = self.stack.emulator
+        demo_guard.set_policy(self, SDK_APP_ID)
         self.out("\n== 1. seed the provider emulator with one task of every kind")
         for spec in TASKS:
             em.add_task(spec["kind"], spec["task_id"], **_without(spec, "kind", "task_id"))
@@ -153,10 +158,12 @@ class Demo:
         self.sqs.send_message(QueueUrl=self.stack.outputs["StopPullRecordQueueUrl"], MessageBody=json.dumps(bad))
         self.out(f"  sent {json.dumps(bad)}")
 
-        self.out("\n== 3. scheduled auto-stop: schedule 30 s ahead, move to 2 s ahead, let it fire; cancel another")
+        self.out("\n== 3. scheduled auto-stop: schedule 30 s ahead, move to 2 s ahead, let it fire; a relay stopped")
+        self.out("   on schedule (StopPullToPushTask); cancel another")
         cos = json.dumps({**TRTC, "TaskId": "demo-cloudrec-cos"})
         self.cli("schedule-stop", "DeleteCloudRecording", "--params", cos, "--after", "30s")
         self.cli("schedule-stop", "DeleteCloudRecording", "--params", cos, "--after", "2s")
+        self.cli("schedule-stop", "StopPullToPushTask", "--params", '{"TaskId": "demo-relay-stop"}', "--after", "2s")
         self.cli("schedule-stop", "StopPullRecordTask", "--params", '{"TaskId": "demo-rec-cancel"}', "--after", "3s")
         self.cli("schedules")
         self.cli("cancel-stop", "StopPullRecordTask", "--params", '{"TaskId": "demo-rec-cancel"}')
@@ -195,9 +202,11 @@ class Demo:
             and bool(self.events_of("Recording Uploaded", "demo-cloudrec-vod"))
             and bool(self.events_of("Task Stopped", "demo-rec-stop"))
             and bool(self.events_of("Task Restarted", "demo-relay-restart"))
+            and bool(self.events_of("Task Stopped", "demo-relay-stop"))
             and bool(self.events_of("Task Status", "demo-rec-query"))
             and bool(self.events_of("Task Stopped", "demo-cdn-stop"))
             and bool(self.events_of("Command Rejected"))
+            and demo_guard.settled(self)
             and self.stack.emulator.wait_callbacks(0.01)
         )
 
@@ -235,7 +244,7 @@ class Demo:
         def check(name: str, ok: bool, detail: str = "") -> None:
             c.append(Check(name, bool(ok), detail))
 
-        # Job 2: message-triggered control, all five actions.
+        # Job 2: message-triggered control (the sixth action, StopPullToPushTask, runs on schedule below).
         stop_calls = [x for x in em.calls("StopPullRecordTask") if x.get("task_id") == "demo-rec-stop"]
         check(
             "StopPullRecordTask: task stopped at the provider, ledger 'stopped', Task Stopped event",
@@ -286,13 +295,25 @@ class Demo:
             f"{len(scheduled)} events",
         )
         assert self.stack.clock is not None
-        fired = [f for f in self.stack.clock.fired if "cloudrec" in f["name"] and f["error"] is None]
+        from livectl.schedules import schedule_name
+
+        cos_stop = schedule_name("DeleteCloudRecording", "default", "demo-cloudrec-cos")
+        fired = [f for f in self.stack.clock.fired if f["name"] == cos_stop and f["error"] is None]
         check(
             "the moved schedule fired once (at its new time), was deleted, and the recording stopped",
             len(fired) == 1
             and self.emulator_status("cloud_recording", "demo-cloudrec-cos") == "Exited"
             and bool(self.events_of("Task Stopped", "demo-cloudrec-cos")),
             f"fired {len(fired)}x",
+        )
+        relay_fired = [f for f in self.stack.clock.fired if "pullpush" in f["name"] and f["error"] is None]
+        check(
+            "StopPullToPushTask on schedule: fired once, relay 停用, ledger 'stopped', Task Stopped event",
+            len(relay_fired) == 1
+            and self.emulator_status("pull_to_push", "demo-relay-stop") == "停用"
+            and self.state("volcengine", "demo-relay-stop").get("state") == "stopped"
+            and bool(self.events_of("Task Stopped", "demo-relay-stop")),
+            f"fired {len(relay_fired)}x",
         )
         pending = self.scheduler.list_schedules(GroupName=self.stack.outputs["ScheduleGroupName"]).get("Schedules", [])
         check(
@@ -322,6 +343,7 @@ class Demo:
             bool(self.events_of("Relay Status Changed", "demo-cdn-stop")),
         )
         check("forged callback: refused with 401", self.forged_status == 401, f"HTTP {self.forged_status}")
+        c.extend(demo_guard.checks(self))
         # Nothing lost.
         assert self.stack.created is not None
         dlq_depths = {}
@@ -383,6 +405,7 @@ def run(
         callback_retry_interval=0.5,
         queue_metrics_interval=1.0,
         log=say if verbose else stack_log.append,
+        parameters={"GuardPolicyMaxAge": "0"},  # the demo changes its app's guard policy and wants it at once
     )
     stack = LocalStack(config)
     saved_state = os.environ.get("LIVECTL_LOCAL_STATE")

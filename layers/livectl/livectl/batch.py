@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from livectl.container import Container
+from livectl.redelivery import redelivery_delay
 
 
 def is_sqs_batch(event: Any) -> bool:
@@ -85,4 +86,48 @@ def run_batch(
     response = async_process_partial_response(
         event=dict(event), record_handler=record_handler, processor=processor, context=context
     )
+    failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+    if failed:
+        records = [r for r in event["Records"] if r.get("messageId") in failed]
+        delay_redelivery(records, box, logger)
     return dict(response)
+
+
+def queue_url(sqs: Any, queue_arn: str) -> str:
+    """The queue's URL from its ARN (arn:aws:sqs:<region>:<account>:<name>) on the client's endpoint: no call."""
+    _, _, _, _, account, name = queue_arn.split(":", 5)
+    return f"{sqs.meta.endpoint_url}/{account}/{name}"
+
+
+def delay_redelivery(records: list[Mapping[str, Any]], box: Container, logger: Any) -> None:
+    """Hand each failed record back with the redelivery schedule's delay for its receive count (one
+    ChangeMessageVisibilityBatch per queue and 10 records). If that call fails, the record comes back after the
+    queue's own visibility timeout instead: later than planned, never lost."""
+    by_queue: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        count = receive_count_of(record) or 1
+        delay = redelivery_delay(count, box.rand, box.settings.redelivery_scale)
+        entry = {"Id": str(len(by_queue.get(record["eventSourceARN"], []))), "ReceiptHandle": record["receiptHandle"]}
+        by_queue.setdefault(record["eventSourceARN"], []).append({**entry, "VisibilityTimeout": delay})
+    for arn, entries in by_queue.items():
+        for start in range(0, len(entries), 10):
+            try:
+                sqs = box.aws_client("sqs")
+                answer = sqs.change_message_visibility_batch(
+                    QueueUrl=queue_url(sqs, arn), Entries=entries[start : start + 10]
+                )
+                refused = [item.get("Code") for item in answer.get("Failed", [])]
+            except Exception as exc:  # any failure here only means the queue's own delay applies
+                refused = [type(exc).__name__]
+            if refused:
+                logger.warning(
+                    "redelivery delay not set; the queue's visibility timeout applies",
+                    extra={"failed": len(refused), "codes": sorted({str(c) for c in refused})},
+                )
+
+
+def receive_count_of(record: Mapping[str, Any]) -> int | None:
+    try:
+        return int(record["attributes"]["ApproximateReceiveCount"])
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -27,6 +27,7 @@ from livectl.callbacks import (
     verify,
 )
 from livectl.events import EventPublisher
+from livectl.guard import SignalSender, signal_for
 
 
 def events_for(cb: Callback, effects: Effects, applied: Applied) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -101,7 +102,9 @@ class CallbackService:
         max_bytes: int = DEFAULT_MAX_BYTES,
         window: float = DEFAULT_WINDOW_SECONDS,
         path: str | None = None,
+        guard: SignalSender | None = None,
     ) -> None:
+        self.guard = guard  # the cost guard's signals (a start arms, an end disarms); None: no guard
         self.store = store
         self.publisher = publisher
         self.config = config
@@ -137,6 +140,9 @@ class CallbackService:
             applied = self.store.apply(cb, effects, now)
             for detail_type, detail in events_for(cb, effects, applied):
                 self.publisher.publish(detail_type, detail)
+            signal = signal_for(cb, applied.relay_applied) if self.guard is not None else None
+            if signal is not None and self.guard is not None:
+                self.guard.send(signal)  # before `finish`: if it fails, TRTC's retry sends it again
             self.store.finish(cb, now, effects)
         except Exception as exc:
             self.store.release(cb)
@@ -157,6 +163,7 @@ def build_service(
     max_bytes: int = DEFAULT_MAX_BYTES,
     window: float = DEFAULT_WINDOW_SECONDS,
     in_lambda: bool = True,
+    guard_queue_url: str | None = None,
 ) -> CallbackService:
     """The receiver as deployed. Without a secret name, local runs use the documented local key
     (`demokey123`, SdkAppId 1400000001); inside Lambda it fails closed (503) instead."""
@@ -174,5 +181,10 @@ def build_service(
             return local
 
     return CallbackService(
-        CallbackStore(table_name), EventPublisher(bus_name), config, max_bytes=max_bytes, window=window
+        CallbackStore(table_name),
+        EventPublisher(bus_name),
+        config,
+        max_bytes=max_bytes,
+        window=window,
+        guard=SignalSender(guard_queue_url) if guard_queue_url else None,
     )

@@ -357,7 +357,7 @@ def _malformed(where: str, problem: str) -> Rejection:
 def _task_fields_problem(info: Mapping[str, Any]) -> Rejection | None:
     """A task event names its task (TaskId) and carries its Payload object: every documented example does."""
     task_id = info.get("TaskId")
-    if isinstance(task_id, bool) or not isinstance(task_id, str | int) or task_id == "":
+    if isinstance(task_id, bool) or not isinstance(task_id, str | int | float) or task_id == "":
         return _malformed("EventInfo.TaskId", "is required and must be a non-empty string or an integer")
     if _text(task_id) is None:
         return _malformed("EventInfo.TaskId", "is not a usable id")
@@ -405,4 +405,6 @@ def _text(value: object) -> str | None:
         return value.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates past this point
     if isinstance(value, int):
         return str(value) if abs(value) < _MAX_INT else None
+    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_INT:
+        return str(int(value))  # JSON has one number type: 77.0 is the integer 77, the same id
     return None

@@ -1,4 +1,4 @@
-"""The five provider actions livectl drives: exact parameters (from shared/seeds), QPS limits, and what
+"""The six provider actions livectl drives: exact parameters (from shared/seeds), QPS limits, and what
 "already done" looks like for each. Validation here runs before any network call and names the bad field.
 
 `CONFIRM_QUERIES` holds the provider queries livectl makes only to settle an ambiguous refusal (`confirm_with`):
@@ -143,7 +143,25 @@ ACTIONS: dict[str, Action] = {
             confirm_with="ListPullToPushTaskV2",
             confirm_statuses=frozenset({PullRecordStatus.ACTIVE.value, PullRecordStatus.NOT_STARTED.value}),
             confirm_codes=frozenset({"InvalidParam"}),
-            description="Re-enable a stopped Volcengine pull-to-push relay task.",
+            description="Re-enable a stopped Volcengine pull-to-push relay task (a legacy API at Volcengine).",
+        ),
+        Action(
+            name="StopPullToPushTask",
+            provider=VOLCENGINE,
+            version=VOLC_VERSION,
+            service="live",
+            qps=10,
+            kind="pull_to_push",
+            verb="stop",
+            params=(Param("TaskId", str), Param("GroupName", str, required=False)),
+            task_id_param="TaskId",
+            # Only 未开始 or 生效中 relays can stop; the error table is RestartPullToPushTask's, so a stop of a
+            # relay that is already 停用 or 已结束 (or a retry whose first answer was lost) is refused with
+            # InvalidParam, and settled by listing the relay's status.
+            confirm_with="ListPullToPushTaskV2",
+            confirm_statuses=frozenset({PullRecordStatus.STOPPED.value, PullRecordStatus.ENDED.value}),
+            confirm_codes=frozenset({"InvalidParam"}),
+            description="Stop a Volcengine pull-to-push relay task that has not started or is running.",
         ),
         Action(
             name="DeleteCloudRecording",
@@ -187,7 +205,7 @@ LIST_PAGE_SIZE_MAX = 500
 CONFIRM_QUERIES: dict[str, Action] = {
     a.name: a
     for a in (
-        # POST with a JSON body, like the five (ListPullToPushTask, the older form, is a GET with a query
+        # POST with a JSON body, like the six (ListPullToPushTask, the older form, is a GET with a query
         # string). There is no filter by task id: the task is found by paging (docs 6469/1327383).
         Action(
             name="ListPullToPushTaskV2",

@@ -51,6 +51,7 @@ class Command:
     not_after: datetime | None
     key: str
     scheduled_at: datetime | None = None  # an auto-stop's firing time: lateness is measured from it
+    via: str | None = None  # "guard": armed by the cost guard (livectl.guard), carried into outcome events
 
     @property
     def name(self) -> str:
@@ -81,6 +82,8 @@ class Command:
             out["not_after"] = self.not_after.isoformat()
         if self.scheduled_at is not None:
             out["scheduled_at"] = self.scheduled_at.isoformat()
+        if self.via is not None:
+            out["via"] = self.via
         return out
 
 
@@ -179,4 +182,5 @@ def parse_command(body: str | bytes | Mapping[str, Any], expected_action: str | 
         not_after=not_after,
         key=key,
         scheduled_at=scheduled_at,
+        via=doc.get("via"),
     )

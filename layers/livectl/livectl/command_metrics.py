@@ -27,6 +27,8 @@ RETRIED = "CommandsRetried"
 ROUND_TRIP = "ProviderRoundTrip"
 THROTTLED = "ProviderThrottled"
 STOP_LATENESS = "StopLateness"
+# A cost guard's auto-stop that stopped its task (GuardArmed / GuardDisarmed come from the schedule manager).
+GUARD_FIRED = "GuardFired"
 
 _LOCK = threading.Lock()
 

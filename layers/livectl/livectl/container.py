@@ -9,6 +9,7 @@ state of the container it runs in, never a process-wide one shared by concurrent
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,9 @@ DEFAULT_MIN_CALL_BUDGET = 1.0  # do not start a provider call with less time tha
 # latency between our send and the provider's count. A wider spread than the margin may draw a rare throttling
 # answer, which is retried with backoff; RATE_WINDOW_MARGIN widens it.
 DEFAULT_WINDOW_MARGIN = 0.02
+# The spacing between one container's grants, as a fraction of the fair interval window / share (0: bursts);
+# livectl.ratelimit explains why grants are paced at all.
+DEFAULT_RATE_PACING = 0.5
 # Records of one batch in flight at once (the template's BatchSize): every record of a batch is in flight, so a
 # provider round trip of up to ~1 s costs no throughput (docs/DESIGN.md, "Throughput").
 DEFAULT_IN_FLIGHT = 10
@@ -46,9 +50,11 @@ class Settings:
     deadline_margin: float = DEFAULT_DEADLINE_MARGIN
     min_call_budget: float = DEFAULT_MIN_CALL_BUDGET
     window_margin: float = DEFAULT_WINDOW_MARGIN
+    rate_pacing: float = DEFAULT_RATE_PACING
     in_flight: int = DEFAULT_IN_FLIGHT
     metrics_namespace: str = ""  # POWERTOOLS_METRICS_NAMESPACE: one per stack
     service: str = ""  # POWERTOOLS_SERVICE_NAME: every metric's `service` dimension
+    redelivery_scale: float = 1.0  # < 1 shrinks the redelivery schedule: local runs and tests only (a fast clock)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -62,9 +68,11 @@ class Settings:
             trtc_endpoint=env.get("LIVECTL_TRTC_ENDPOINT", ""),
             idempotency_expires=int(env.get("IDEMPOTENCY_EXPIRES_SECONDS") or DEFAULT_IDEMPOTENCY_EXPIRES),
             window_margin=float(env.get("RATE_WINDOW_MARGIN") or DEFAULT_WINDOW_MARGIN),
+            rate_pacing=min(1.0, max(0.0, float(env.get("RATE_PACING") or DEFAULT_RATE_PACING))),
             in_flight=max(1, int(env.get("MAX_IN_FLIGHT") or DEFAULT_IN_FLIGHT)),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", ""),
             service=env.get("POWERTOOLS_SERVICE_NAME", ""),
+            redelivery_scale=float(env.get("LIVECTL_REDELIVERY_SCALE") or 1.0),
         )
 
     @property
@@ -87,6 +95,7 @@ class Container:
         now: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self._client = client
@@ -96,6 +105,7 @@ class Container:
         self.now = now
         self.monotonic = monotonic
         self.sleep = sleep
+        self.rand = rand
         self._limiters: dict[tuple[str, str], Any] = {}
         self._units: dict[str, Callable[..., dict[str, Any]]] = {}
         self._aws: dict[str, Any] = {}
@@ -167,19 +177,22 @@ class Container:
                 self._pool = None
 
     def limiter(self, action: str, account: str) -> Any:
-        """The limiter for (action, account): floor(QPS / MaximumConcurrency) calls per 1 + margin seconds,
-        shared by every record in flight in this container. `action` may be a confirm query, which the provider
-        counts apart from the action it settles."""
+        """The limiter for (action, account): floor(QPS / MaximumConcurrency) calls per 1 + margin seconds, paced
+        `rate_pacing` x the fair interval apart, shared by every record in flight in this container. `action` may
+        be a confirm query, which the provider counts apart from the action it settles."""
         from livectl.ratelimit import WindowLimiter, per_container_share
 
         with self._lock:
             limiter = self._limiters.get((action, account))
             if limiter is None:
+                share = per_container_share(provider_action(action).qps, self.settings.max_concurrency)
+                window = 1.0 + self.settings.window_margin
                 limiter = WindowLimiter(
-                    per_container_share(provider_action(action).qps, self.settings.max_concurrency),
-                    1.0 + self.settings.window_margin,
+                    share,
+                    window,
                     monotonic=self.monotonic,
                     sleep=self.sleep,
+                    spacing=self.settings.rate_pacing * window / share,
                 )
                 self._limiters[(action, account)] = limiter
             return limiter

@@ -18,8 +18,10 @@ What happens to a record:
 - stale (`not_after` passed) → ledger "stale", `Command Rejected` (reason stale), metric `CommandsStale`; no
   provider call; the record succeeds.
 - permanent provider error → ledger failed, `Task Stop Failed` (stops), metric; the record succeeds.
-- transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and SQS
-  redelivers it after the visibility timeout, up to maxReceiveCount, then the DLQ.
+- transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and comes
+  back after the redelivery schedule's delay for its receive count (`livectl.redelivery`, set with
+  ChangeMessageVisibility by `livectl.batch`), up to maxReceiveCount, then the DLQ. Only the first receive
+  retries inside the invocation; later ones make one attempt each (the queue's delay is the backoff).
 - already done (the provider says the desired state already holds: the task is stopped, the relay runs) →
   success, recorded as stopped / restarted.
 
@@ -42,6 +44,7 @@ from livectl.container import (
     DEFAULT_DEADLINE_MARGIN,
     DEFAULT_IDEMPOTENCY_EXPIRES,
     DEFAULT_MIN_CALL_BUDGET,
+    DEFAULT_RATE_PACING,
     DEFAULT_WINDOW_MARGIN,
     Container,
     ContainerSlot,
@@ -52,12 +55,24 @@ from livectl.container import (
 )
 from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
 from livectl.ledger import iso
-from livectl.outcomes import applied, failed, log, log_keys, metrics, note_retry, reject, stale
+from livectl.outcomes import (
+    applied,
+    ended_before_the_guard,
+    failed,
+    log,
+    log_keys,
+    metrics,
+    note_retry,
+    reject,
+    stale,
+)
+from livectl.redelivery import attempts_for
 
 __all__ = [
     "DEFAULT_DEADLINE_MARGIN",
     "DEFAULT_IDEMPOTENCY_EXPIRES",
     "DEFAULT_MIN_CALL_BUDGET",
+    "DEFAULT_RATE_PACING",
     "DEFAULT_WINDOW_MARGIN",
     "Container",
     "ContainerSlot",
@@ -79,7 +94,13 @@ __all__ = [
 
 
 def provider_call(
-    *, data: dict[str, Any], command: Command, container: Container, deadline: float, observe: Any = None
+    *,
+    data: dict[str, Any],
+    command: Command,
+    container: Container,
+    deadline: float,
+    attempts: int | None = None,
+    observe: Any = None,
 ) -> dict[str, Any]:
     """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
     Powertools and replayed to every duplicate of the command.
@@ -97,7 +118,7 @@ def provider_call(
         credentials,
         container.client,
         deadline=deadline,
-        policy=container.policy,
+        policy=_policy(container, attempts),
         limiter=container.limiter(command.name, command.account),
         confirm_limiter=_confirm_limiter(command, container),
         now=container.now,
@@ -109,6 +130,12 @@ def provider_call(
     out: dict[str, Any] = dataclasses.asdict(outcome)
     out["at"] = iso(container.now())
     return out
+
+
+def _policy(container: Container, attempts: int | None) -> Any:
+    if attempts is None or attempts >= container.policy.attempts:
+        return container.policy
+    return dataclasses.replace(container.policy, attempts=max(1, attempts))
 
 
 def _confirm_limiter(command: Command, container: Container) -> Any:
@@ -220,6 +247,10 @@ def _process(
         return reject(box, body, exc, now, action_name, message_id, counted)
     if command.is_stale(now):
         return stale(box, command, now, message_id, counted)
+    if command.via == "guard" and ended_before_the_guard(box, command):
+        # The task's own callbacks (302/310/312, relay IDLE) said it ended: the guard has nothing to stop.
+        ended = {"status": "already_done", "at": iso(now), "provider_calls": 0, "attempts": 0}
+        return applied(box, command, ended, message_id, sent_at, counted)
     deadline = _deadline(context, box)
     if deadline - box.monotonic() < box.settings.min_call_budget:
         raise TransientProviderError(
@@ -228,7 +259,12 @@ def _process(
     data = {"key": command.key, "fingerprint": command.fingerprint}
     try:
         outcome = box.unit(command.name)(
-            data=data, command=command, container=box, deadline=deadline, observe=counted.observe_call
+            data=data,
+            command=command,
+            container=box,
+            deadline=deadline,
+            attempts=attempts_for(receive_count),
+            observe=counted.observe_call,
         )
     except IdempotencyValidationError:
         error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")

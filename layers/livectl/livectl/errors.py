@@ -101,8 +101,9 @@ ERROR_CLASSES: tuple[type[LivectlError], ...] = (
 )
 
 # --------------------------------------------------------------------------------------------------------
-# Volcengine: the seeds' error tables (StopPullRecordTask, GetPullRecordTask, RestartPullToPushTask) and the
-# gateway's common codes (notes/providers.md 4.2). Every code maps to exactly one class.
+# Volcengine: the seeds' error tables (StopPullRecordTask, GetPullRecordTask, RestartPullToPushTask, whose table
+# StopPullToPushTask shares) and the gateway's common codes (notes/providers.md 4.2). Every code maps to exactly
+# one class.
 # --------------------------------------------------------------------------------------------------------
 VOLCENGINE_CODES: dict[str, type[LivectlError]] = {
     # seeds

@@ -24,6 +24,8 @@ DETAIL_TYPES = (
     "Recording Uploaded",
     "Recording Upload Failed",
     "Relay Status Changed",
+    "Guard Armed",
+    "Guard Disarmed",
 )
 
 

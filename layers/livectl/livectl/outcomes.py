@@ -58,7 +58,7 @@ def log_keys(command: Command, **more: Any) -> dict[str, Any]:
 
 
 def _base_detail(command: Command, at: str) -> dict[str, Any]:
-    return {
+    detail = {
         "action": command.name,
         "task_id": command.task_id,
         "provider": command.provider,
@@ -66,6 +66,17 @@ def _base_detail(command: Command, at: str) -> dict[str, Any]:
         "command_id": command.id or command.key,
         "at": at,
     }
+    if command.via is not None:
+        detail["via"] = command.via  # "guard": the cost guard's auto-stop
+    return detail
+
+
+def ended_before_the_guard(box: Container, command: Command) -> bool:
+    """A guard's stop fires only for a task still running as far as its callbacks tell (one ledger read, for
+    guard commands only). A disarmed guard has no schedule left; this covers the race of a firing schedule and
+    an end callback in flight."""
+    state = box.ledger.get_state(command.provider, command.task_id) or {}
+    return "guard_ended_ms" in state
 
 
 def _settle(command: Command, outcome: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -178,12 +189,14 @@ def applied(
         "last_command_key": command.key,
         "last_error_code": None,
         "last_error_reason": None,
+        **({"guard_status": "fired"} if command.via == "guard" else {}),
     }
     fields = {
         "action": command.name,
         "account": command.account,
         "command_key": command.key,
         "command_id": command.id,
+        "via": command.via,
         "params": clip_json(command.params),
         "outcome": status,
         "state": state,
@@ -206,6 +219,8 @@ def applied(
     counted.count(cm.ALREADY_DONE if status == "already_done" else cm.APPLIED)
     if first and late:  # a redelivered duplicate is not a second stop
         counted.lateness(late["lateness_ms"])
+    if first and command.via == "guard" and status == "done":  # the guard stopped what outlived its budget
+        counted.count(cm.GUARD_FIRED)
     log().info("command applied", extra=log_keys(command, outcome=status, state=state))
     return {"outcome": status, "state": state, "task_id": command.task_id, "request_id": request_id}
 

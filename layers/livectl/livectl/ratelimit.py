@@ -6,6 +6,14 @@ most QPS calls in any window that long: the margin absorbs the spread of network
 and the provider's count. A log of the last grants (rather than a token bucket of burst one) lets a container
 that fell behind, after a slow ledger write or a batch boundary, catch up inside the window instead of losing
 that time for good; over a long run it uses the whole share, `share / (1 + margin)` calls per second.
+
+The log alone hands a full window's slots out at one instant, and the provider counts ARRIVALS: a burst of ten
+calls sent at once reaches it spread by the senders' contention (threads, signing, the loaded CPU), so the last
+of one window's burst can land within a second of the first of the next and be throttled. A minimum spacing
+between grants of one container (`spacing`; the container sets half the fair interval window / share,
+`Settings.rate_pacing`) sends each call alone, so a grant's arrival follows it closely; at half the fair
+interval a container that fell behind can still catch up inside the window at twice its pace. Each container
+paces only its own grants; the fleet bound is the log's, C x share per window.
 """
 
 from __future__ import annotations
@@ -19,8 +27,8 @@ from livectl.errors import Throttled
 
 
 class WindowLimiter:
-    """At most `calls` grants in any sliding window of `window` seconds. `acquire` waits for a free slot,
-    never past the caller's `deadline`."""
+    """At most `calls` grants in any sliding window of `window` seconds, and at least `spacing` seconds between
+    two grants (0: none). `acquire` waits for a free slot, never past the caller's `deadline`."""
 
     def __init__(
         self,
@@ -29,11 +37,15 @@ class WindowLimiter:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        spacing: float = 0.0,
     ) -> None:
         if calls < 1 or window <= 0:
             raise ValueError("calls must be at least 1 and window positive")
+        if not 0 <= spacing <= window / calls:
+            raise ValueError("spacing must lie between 0 and window / calls (more would lower the rate)")
         self.calls = calls
         self.window = window
+        self.spacing = spacing
         self._grants: deque[float] = deque(maxlen=calls)  # the last `calls` grant times, oldest first
         self._monotonic = monotonic
         self._sleep = sleep
@@ -50,15 +62,26 @@ class WindowLimiter:
         while True:
             with self._lock:
                 now = self._monotonic()
-                if len(self._grants) < self.calls or now - self._grants[0] >= self.window:
+                free_at = self._free_at()
+                if now >= free_at:
                     self._grants.append(now)  # maxlen drops the oldest
                     return waited
                 # At least 1 µs: float rounding could otherwise ask for a wait below the clock's resolution.
-                wait = max(self._grants[0] + self.window - now, 1e-6)
+                wait = max(free_at - now, 1e-6)
             if deadline is not None and now + wait > deadline:
                 raise Throttled("local rate limit: no slot before the deadline", code="LocalRateLimit")
             self._sleep(wait)
             waited += wait
+
+    def _free_at(self) -> float:
+        """When the next slot frees: the window's oldest grant leaving it, and `spacing` after the last grant.
+        Called under the lock."""
+        if not self._grants:
+            return float("-inf")
+        paced = self._grants[-1] + self.spacing
+        if len(self._grants) < self.calls:
+            return paced
+        return max(paced, self._grants[0] + self.window)
 
 
 def per_container_share(qps: int, maximum_concurrency: int) -> int:

@@ -23,6 +23,7 @@ from livectl import command as contract
 from livectl.bounds import NAME_BYTES, clip
 from livectl.errors import InvalidCommand, LivectlError
 from livectl.events import EventPublisher
+from livectl.guard import DEFAULT_MAX_AGE, GUARD_KEY, GuardPolicies, default_policy
 from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
 from livectl.schedules import (
     DEFAULT_STALE_AFTER_SECONDS,
@@ -48,6 +49,7 @@ class ScheduleDeps:
     scheduler: StopScheduler
     ledger: Ledger
     publisher: EventPublisher
+    guard: GuardPolicies | None = None  # the cost guard's policies; None: guard requests are refused
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ScheduleDeps:
@@ -59,11 +61,16 @@ class ScheduleDeps:
             queue_arns=parse_queue_arns(env.get("ACTION_QUEUE_ARNS", "{}")),
             stale_after_seconds=int(env.get("STALE_AFTER_SECONDS") or DEFAULT_STALE_AFTER_SECONDS),
         )
+        guard = None
+        if env.get("GUARD_PARAMETER_PATH"):
+            max_age = int(env.get("GUARD_POLICY_MAX_AGE") or DEFAULT_MAX_AGE)
+            guard = GuardPolicies(env["GUARD_PARAMETER_PATH"], default_policy(env), max_age=max_age)
         return cls(
             target=target,
             scheduler=StopScheduler(group),
             ledger=Ledger(env["LEDGER_TABLE"]),
             publisher=EventPublisher(env["EVENT_BUS_NAME"]),
+            guard=guard,
         )
 
 
@@ -107,6 +114,10 @@ def _apply(raw: str | bytes | Mapping[str, Any], deps: ScheduleDeps, now: dateti
         if len(doc) != 1:
             raise InvalidCommand('a list request is exactly {"list": true}', field="list")
         return {"status": "listed", "schedules": [s.as_dict() for s in deps.scheduler.list()]}
+    if isinstance(doc, dict) and GUARD_KEY in doc:
+        from livectl.guard_manager import handle_guard_request  # imports this module: load on first use
+
+        return handle_guard_request(doc, deps, now)
     kind, value, rest = split_request(doc)
     command = contract.parse_command(rest)
     if command.name not in STOP_ACTIONS:
@@ -135,6 +146,7 @@ def _schedule(command: contract.Command, when: datetime, deps: ScheduleDeps, now
         "schedule": name,
         "moved": outcome == "moved",
         "command_id": scheduled_id,
+        **({"via": command.via} if command.via else {}),
     }
     _note_and_publish(command, deps, now, f"schedule:{scheduled_id}", "Stop Scheduled", detail, outcome)
     return {"status": outcome, **detail}

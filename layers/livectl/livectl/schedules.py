@@ -31,6 +31,7 @@ from livectl.errors import InvalidCommand, PermanentProviderError
 STOP_ACTIONS: dict[str, str] = {
     # action -> short name used in schedule names
     "StopPullRecordTask": "pullrec",
+    "StopPullToPushTask": "pullpush",
     "DeleteCloudRecording": "cloudrec",
     "StopPublishCdnStream": "cdnpub",
 }
@@ -248,6 +249,7 @@ class ScheduledStop:
             "params": self.command.get("params"),
             "command_id": self.command.get("id"),
             "not_after": self.command.get("not_after"),
+            "via": self.command.get("via"),
             "target": self.target_arn,
         }
 
@@ -276,6 +278,16 @@ class StopScheduler:
         except Exception as exc:
             raise aws.aws_error(exc, "Scheduler UpdateSchedule") from exc
         return "moved"
+
+    def create(self, request: Mapping[str, Any]) -> bool:
+        """Create the schedule only if its name is free: False when one exists (it is left as it is)."""
+        try:
+            self.client.create_schedule(**request)
+        except Exception as exc:
+            if aws.error_code(exc) == "ConflictException":
+                return False
+            raise aws.aws_error(exc, "Scheduler CreateSchedule") from exc
+        return True
 
     def cancel(self, name: str) -> bool:
         """Delete the schedule. Returns False if it was already gone (fired, or never made): still success."""

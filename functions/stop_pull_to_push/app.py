@@ -1,0 +1,22 @@
+"""StopPullToPushTask function: an SQS batch of commands, or one command from EventBridge Scheduler."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from livectl.control import Settings, handle_event
+
+ACTION = "StopPullToPushTask"
+SETTINGS = Settings.from_env(os.environ)  # names only, read once per container
+
+logger = Logger()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle_event(event, context, ACTION, SETTINGS)
