@@ -14,7 +14,15 @@ import traceback
 from collections.abc import Sequence
 
 from livectl import __version__
-from livectl_cli import guard_commands, local_commands, observe_commands, operator_commands, provider_commands
+from livectl_cli import (
+    dlq_command,
+    guard_commands,
+    local_commands,
+    observe_commands,
+    operator_commands,
+    provider_commands,
+    status_command,
+)
 from livectl_cli.common import CliError, Parser, emit
 from livectl_cli.emulator import command as emulator_command
 
@@ -24,6 +32,8 @@ SUBCOMMAND_MODULES = [
     operator_commands,
     guard_commands,
     observe_commands,
+    status_command,
+    dlq_command,
     local_commands,
 ]
 DEBUG_ENV = "LIVECTL_DEBUG"

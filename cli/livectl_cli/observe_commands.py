@@ -92,6 +92,8 @@ def _history_line(item: dict[str, Any]) -> str:
         fields = {k: v for k, v in item.items() if k not in skip and v not in (None, "")}
         order = ["action", "outcome", "kind", "error_code", "request_id", "schedule", "scheduled_for"]
         shown = [f"{k}={fields.pop(k)}" for k in order if k in fields]
+        if isinstance(fields.get("lateness_ms"), int | float):
+            shown.append(f"late={lateness_text(fields['lateness_ms'])} (from {fields.get('late_from', '?')})")
         return f"{at}  command  " + " ".join(shown)
     if sk.startswith("CB#"):
         order = ["event_type", "event_name", "status", "user_id", "room_id"]
@@ -220,6 +222,16 @@ class EventTap:
                 continue
 
 
+def lateness_text(ms: float) -> str:
+    """A stop's lateness for people: `850ms`, `2.4s`, `3m05s`."""
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f}s"
+    minutes, seconds = divmod(int(ms / 1000), 60)
+    return f"{minutes}m{seconds:02d}s"
+
+
 def event_line(event: dict[str, Any]) -> str:
     detail = event.get("detail") or {}
     when = str(event.get("time", ""))[11:19]
@@ -241,6 +253,8 @@ def event_line(event: dict[str, Any]) -> str:
         value = detail.get(key)
         if value not in (None, "", []):
             extra.append(f"{key}={value}")
+    if isinstance(detail.get("lateness_ms"), int | float):
+        extra.insert(1, f"late={lateness_text(detail['lateness_ms'])}")
     return f"{when}  {event.get('detail-type')!s:<22} {head}  {' '.join(extra)}".rstrip()
 
 

@@ -409,10 +409,16 @@ def run_schedules(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
+def _table(rows: list[tuple[str, ...]], right: frozenset[int] = frozenset()) -> list[str]:
+    """Rows as aligned columns (the first row is the header); columns in `right` are right-aligned."""
     cells = [[printable(str(c)) for c in r] for r in rows]  # widths of what is shown, escapes included
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return [
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in cells
+    ]
 
 
 def _send_batch(sqs: Any, url: str, entries: list[dict[str, str]]) -> Any:

@@ -20,6 +20,7 @@ from livectl.schedule_manager import ScheduleDeps, handle_schedule_request
 
 logger = Logger()
 metrics = Metrics()
+GUARD_METRICS = {"armed": "GuardArmed", "disarmed": "GuardDisarmed"}
 DEPS = ScheduleDeps.from_env(os.environ)
 
 
@@ -34,6 +35,8 @@ def apply(request: Any, message_id: str | None = None, receive_count: int | None
         logger.exception("schedule request failed; handed back to the queue", extra={"message_id": message_id})
         raise
     metrics.add_metric(name=f"Schedule_{result['status']}", unit=MetricUnit.Count, value=1)
+    if result["status"] in GUARD_METRICS:  # the cost guard's own names (docs/operating.md)
+        metrics.add_metric(name=GUARD_METRICS[result["status"]], unit=MetricUnit.Count, value=1)
     logger.info("schedule request", extra={k: result.get(k) for k in ("status", "action", "task_id", "schedule", "at")})
     return result
 

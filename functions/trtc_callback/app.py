@@ -25,6 +25,8 @@ MAX_BYTES = int(os.environ.get("CALLBACK_MAX_BYTES") or DEFAULT_MAX_BYTES)
 WINDOW = float(os.environ.get("CALLBACK_WINDOW_SECONDS") or DEFAULT_WINDOW_SECONDS)
 IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "livectl"
+# single_metric reads the service from the environment when it runs, not when the module loads: pass it.
+DIMENSIONS = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME") or "livectl"}
 
 logger = Logger()
 _service: CallbackService | None = None
@@ -51,10 +53,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # metric alone. On the shared `Metrics` set it stayed there for every other metric of the process until a
     # flush cleared it (never, with metrics disabled), so a later metric could carry another request's reason.
     # single_metric prints even with POWERTOOLS_METRICS_DISABLED; honour it as the rest of Powertools does.
+    # A refusal is counted twice: in total (what the rejection alarm watches; CloudWatch alarms cannot sum
+    # over a dimension's values) and by reason (what the operator reads).
     if not is_metrics_disabled():
-        with single_metric(name=reply.metric, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-            if reply.reason:
-                metric.add_dimension("reason", reply.reason)
+        count_one(reply.metric, DIMENSIONS)
+        if reply.reason:
+            count_one(reply.metric, {**DIMENSIONS, "reason": reply.reason})
     cb = reply.callback
     if reply.status >= 500:
         logger.error("callback not recorded", extra={"reason": reply.reason, "task_id": cb and cb.task_id})
@@ -62,3 +66,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         seen = {"event_type": cb.event_type, "task_id": cb.task_id, "callback_id": cb.dedupe_key[:16]}
         logger.info("duplicate callback" if reply.metric == "CallbackDuplicate" else "callback recorded", extra=seen)
     return reply.response()
+
+
+def count_one(name: str, dimensions: dict[str, str]) -> None:
+    """One EMF document of its own: its dimensions belong to this value alone."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions=dimensions):
+        pass

@@ -157,6 +157,7 @@ def test_rejections_store_nothing_publish_nothing_and_count_a_metric(
     assert moto_aws.items() == [] and moto_aws.published() == []
     output = log_lines()
     assert ("CallbackRejected", {"service": "livectl", "reason": reason}) in emf_metrics(output)
+    assert ("CallbackRejected", {"service": "livectl"}) in emf_metrics(output)  # the total the alarm watches
     assert body.decode()[:40] not in output and "Payload" not in output  # no trace of the body
     if "sign" in event["headers"]:
         assert event["headers"]["sign"] not in output and event["headers"]["sign"] not in json.dumps(answer)

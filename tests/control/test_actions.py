@@ -161,7 +161,7 @@ def test_stale_scheduled_command_is_dropped_without_a_provider_call(stack, emu, 
     [event] = stack.events("Command Rejected")
     assert event["detail"]["outcome"] == "stale" and event["detail"]["field"] == "not_after"
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert any(doc.get("StaleCommand") == [1.0] or doc.get("StaleCommand") == 1.0 for doc in emf)
+    assert any(doc.get("CommandsStale") == [1.0] or doc.get("CommandsStale") == 1.0 for doc in emf)
 
 
 def test_stale_check_uses_the_clock_it_is_given(stack, emu):

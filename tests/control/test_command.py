@@ -97,6 +97,16 @@ def test_valid_commands_parse(action):
         ({"action": "StopPullRecordTask", "params": {"TaskId": "x"}, "account": "a/b"}, "account", "pattern"),
         ({"action": "StopPullRecordTask", "params": {"TaskId": "x"}, "not_after": "tomorrow"}, "not_after", "RFC 3339"),
         (
+            {"action": "StopPullRecordTask", "params": {"TaskId": "x"}, "scheduled_at": "at six"},
+            "scheduled_at",
+            "RFC 3339",
+        ),
+        (
+            {"action": "StopPullRecordTask", "params": {"TaskId": "x"}, "scheduled_at": "2026-11-21T18:05:00"},
+            "scheduled_at",
+            "offset",
+        ),
+        (
             {"action": "StopPullRecordTask", "params": {"TaskId": "x"}, "not_after": "2026-11-21T18:05:00"},
             "not_after",
             "offset",

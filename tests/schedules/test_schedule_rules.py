@@ -251,6 +251,7 @@ def test_delivered_input_is_a_valid_command_with_not_after_and_a_deterministic_i
     command = parse_command(delivered, expected_action="DeleteCloudRecording")
     assert command.params == doc["params"]
     assert command.not_after == WHEN + timedelta(seconds=TARGET.stale_after_seconds)
+    assert command.scheduled_at == WHEN  # a stop's lateness is measured from the firing time
     assert command.id == command_id(request["Name"], WHEN) == f"{request['Name']}@20261121T100000Z"
     assert not command.is_stale(WHEN + timedelta(seconds=299))
     assert command.is_stale(WHEN + timedelta(seconds=301))

@@ -66,7 +66,8 @@ def test_globals_env_carries_powertools_and_tracer_is_off(cfn):
         props = cfn["Resources"][fid]["Properties"]
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_SERVICE_NAME"] == "livectl"
-        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "livectl"
+        # One namespace per stack: a dev stack's throttling must not page whoever watches prod.
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Fn::Sub": "livectl/${AWS::StackName}"}
         assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
         assert ref_target(env["LEDGER_TABLE"]) == "LedgerTable"
         assert ref_target(env["EVENT_BUS_NAME"]) == "LivectlBus"
@@ -303,7 +304,7 @@ def test_every_dlq_has_a_depth_alarm(cfn):
     alarmed = {}
     for lid, alarm in resources_of_type(cfn, "AWS::CloudWatch::Alarm").items():
         p = alarm["Properties"]
-        if p["Namespace"] == "AWS/SQS" and p["MetricName"] == "ApproximateNumberOfMessagesVisible":
+        if p.get("Namespace") == "AWS/SQS" and p.get("MetricName") == "ApproximateNumberOfMessagesVisible":
             assert p["Threshold"] == 0 and p["ComparisonOperator"] == "GreaterThanThreshold", lid
             alarmed[ref_target(p["Dimensions"][0]["Value"])] = lid
     assert len(dlqs) == 8

@@ -403,6 +403,7 @@ def run(
         clock_interval=0.25,
         failed_visibility=1,
         callback_retry_interval=0.5,
+        queue_metrics_interval=1.0,
         log=say if verbose else stack_log.append,
         parameters={"GuardPolicyMaxAge": "0"},  # the demo changes its app's guard policy and wants it at once
     )
@@ -432,6 +433,8 @@ def run(
                 say(f"\n== the local stack's invocation log ({len(stack_log)} lines, last 12)")
                 for line in stack_log[-12:]:
                     say("  " + line)
+            say("\n== what an operator sees now")
+            demo.cli("status")
         finally:
             stack.stop()
             if saved_state is None:

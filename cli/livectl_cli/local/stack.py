@@ -27,6 +27,7 @@ from livectl_cli.local.cfn import Template
 from livectl_cli.local.clock import SchedulerClock
 from livectl_cli.local.functions import FunctionSpec, HttpRoute, LocalFunction, discover, import_handler
 from livectl_cli.local.handler_output import without_metric_documents
+from livectl_cli.local.metrics import TAP, CloudWatchForwarder, QueueMetricsPublisher
 from livectl_cli.local.poller import SqsPoller
 
 STACK_NAME = "livectl-local"
@@ -63,7 +64,8 @@ class LocalConfig:
     # (what Lambda does); the demo and tests shorten it so redrive happens in seconds, not minutes.
     failed_visibility: int | None = None
     callback_retry_interval: float | None = None  # the emulator's TRTC callback retry interval (None = its default)
-    quiet_handlers: bool = True  # handler JSON logs at ERROR and metrics off, so the one-line log stays readable
+    quiet_handlers: bool = True  # handler JSON logs at ERROR and EMF documents not printed (still put to CloudWatch)
+    queue_metrics_interval: float = 5.0  # how often the AWS/SQS metrics (depth, in flight, oldest age) are put
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     # The emulator's round trip per provider, in its admin shape ({"latency_ms", "jitter_ms", "latency": {...}}).
     emulator_latency: dict[str, Any] | None = None
@@ -89,7 +91,8 @@ class LocalStack:
         self.emulator_url = ""
         self.outputs: dict[str, Any] = {}
         self._saved_env: dict[str, str | None] = {}
-        self._quiet = ExitStack()  # quiet mode's stdout filter, undone on stop
+        self._quiet = ExitStack()  # quiet mode's stdout filter and the EMF tap, undone on stop
+        self.queue_metrics: QueueMetricsPublisher | None = None
         self._log_lock = threading.Lock()
         self.started_at = 0.0
 
@@ -178,8 +181,9 @@ class LocalStack:
         self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
         self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         self._set_env(FAKE_CREDENTIALS)
-        if cfg.quiet_handlers:  # read by Powertools at flush time, so it must stay in the process environment
-            self._set_env({"POWERTOOLS_METRICS_DISABLED": "true"})
+        # Metrics stay on: their EMF documents go to moto's CloudWatch (printed too with --verbose), as Lambda's
+        # log agent sends them in AWS, so `livectl status` reads the same metrics here as deployed.
+        self._drop_env("POWERTOOLS_METRICS_DISABLED")
         # Clients made before (another stack, a test's moto) point at endpoints that may be gone: boto3's, and
         # the ones inside Powertools' parameter providers that fetch the secrets.
         aws.reset_clients()
@@ -200,6 +204,10 @@ class LocalStack:
         self._set_env({"LIVECTL_VOLCENGINE_ENDPOINT": self.emulator_url, "LIVECTL_TRTC_ENDPOINT": self.emulator_url})
 
         clients = {name: aws.client(name) for name in ("dynamodb", "events", "scheduler", "secretsmanager")}
+        clients["cloudwatch"] = self._pooled_client("cloudwatch")
+        self._quiet.callback(
+            TAP.add(CloudWatchForwarder(clients["cloudwatch"], self.log), also_print=not cfg.quiet_handlers)
+        )
         clients["sqs"] = self._pooled_client("sqs")  # shared by every poller thread
         envs = [spec.environment for spec in self.specs.values()]
         self.created = resources.create_all(self.template, clients, envs)
@@ -245,6 +253,9 @@ class LocalStack:
             interval=cfg.clock_interval,
             log=self.log,
         )
+        self.queue_metrics = QueueMetricsPublisher(
+            clients["sqs"], clients["cloudwatch"], self.created.queues, interval=cfg.queue_metrics_interval
+        )
         self.outputs = self.template.outputs()
         if self.webhook.routes:
             self.outputs["WebhookUrl"] = self.webhook_url
@@ -253,6 +264,7 @@ class LocalStack:
         for poller in self.pollers:
             poller.start()
         self.clock.start()
+        self.queue_metrics.start()
 
     def _http_entry(self, function: LocalFunction, route: HttpRoute) -> Callable[[dict[str, Any], Any], Any]:
         """The adapter calls this with a payload 2.0 event; it runs the function and logs one line."""
@@ -308,7 +320,6 @@ class LocalStack:
                 env[key] = self.emulator_url
         if self.config.quiet_handlers:
             env["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-            env["POWERTOOLS_METRICS_DISABLED"] = "true"
         return env
 
     def _start_emulator(self) -> None:
@@ -325,6 +336,9 @@ class LocalStack:
         self.emulator_url = str(getattr(self.emulator, "url", "") or f"http://{cfg.host}:{self.emulator.port}")
 
     def stop(self) -> None:
+        if self.queue_metrics:
+            self.queue_metrics.stop()
+            self.queue_metrics = None
         if self.clock:
             self.clock.stop()
         for poller in self.pollers:

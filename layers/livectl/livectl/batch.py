@@ -10,7 +10,8 @@ batch and keeps Powertools' success/failure handlers single-threaded, where a th
 Per record, in its worker thread:
 - a copy of the submitting thread's `contextvars` context, so the Logger's `thread_safe_append_keys` (message id,
   action) belong to that record alone and vanish when it ends (pool threads are reused);
-- metrics go through `control.count`, which adds to the shared metric set under a lock.
+- metrics: each record collects its own (`livectl.command_metrics`) and adds them to the invocation's metric
+  set under one lock when it is done.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import contextvars
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from livectl.container import Container
@@ -32,6 +34,15 @@ def is_sqs_batch(event: Any) -> bool:
         and bool(records)
         and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
     )
+
+
+def sent_at(record: Any) -> datetime | None:
+    """When the message was sent to its queue (SQS SentTimestamp): a stop's lateness counts from it when the
+    command carries no `scheduled_at`."""
+    try:
+        return datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
+    except (TypeError, ValueError, AttributeError, OverflowError, OSError):
+        return None
 
 
 def receive_count(record: Any) -> int | None:
@@ -48,8 +59,8 @@ def run_batch(
     process: Callable[..., dict[str, Any]],
     logger: Any,
 ) -> dict[str, Any]:
-    """Run `process(body, message_id=..., receive_count=...)` for every record, up to `in_flight` at once, and
-    return the partial batch response: exactly the records whose `process` raised."""
+    """Run `process(body, message_id=..., receive_count=..., sent_at=...)` for every record, up to `in_flight` at
+    once, and return the partial batch response: exactly the records whose `process` raised."""
     from aws_lambda_powertools.logging.exceptions import OrphanedChildLoggerError
     from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -64,7 +75,9 @@ def run_batch(
     def one(record: SQSRecord) -> dict[str, Any]:
         with contextlib.suppress(OrphanedChildLoggerError):  # no handler Logger (a bare test): nothing to tag
             logger.thread_safe_append_keys(message_id=record.message_id)
-        return process(record.body, message_id=record.message_id, receive_count=receive_count(record))
+        return process(
+            record.body, message_id=record.message_id, receive_count=receive_count(record), sent_at=sent_at(record)
+        )
 
     async def record_handler(record: SQSRecord) -> dict[str, Any]:
         scope = contextvars.copy_context()  # the record's own Logger keys, dropped with it

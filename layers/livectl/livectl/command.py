@@ -50,6 +50,7 @@ class Command:
     id: str | None
     not_after: datetime | None
     key: str
+    scheduled_at: datetime | None = None  # an auto-stop's firing time: lateness is measured from it
     via: str | None = None  # "guard": armed by the cost guard (livectl.guard), carried into outcome events
 
     @property
@@ -79,6 +80,8 @@ class Command:
             out["id"] = self.id
         if self.not_after is not None:
             out["not_after"] = self.not_after.isoformat()
+        if self.scheduled_at is not None:
+            out["scheduled_at"] = self.scheduled_at.isoformat()
         if self.via is not None:
             out["via"] = self.via
         return out
@@ -109,8 +112,8 @@ def _schema_error(exc: Exception) -> InvalidCommand:
         if extra:
             field = prefix + extra[0]
             return InvalidCommand(f"{field} is not part of the command contract", field=field)
-    if rule == "format" and where == "not_after":
-        return InvalidCommand(f"not_after must be an RFC 3339 time with an offset, got {value!r}", field=where)
+    if rule == "format" and where in ("not_after", "scheduled_at"):
+        return InvalidCommand(f"{where} must be an RFC 3339 time with an offset, got {value!r}", field=where)
     message = str(getattr(exc, "message", "") or exc)
     # fastjsonschema says "data.x must be ..."; say it from the command's point of view.
     if message.startswith("data."):
@@ -120,13 +123,14 @@ def _schema_error(exc: Exception) -> InvalidCommand:
     return InvalidCommand(message, field=where or "command")
 
 
-def parse_not_after(value: str) -> datetime:
+def parse_not_after(value: str, field: str = "not_after") -> datetime:
+    """An RFC 3339 time with an offset (`not_after`, `scheduled_at`)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise InvalidCommand(f"not_after must be an RFC 3339 time, got {value!r}", field="not_after") from exc
+        raise InvalidCommand(f"{field} must be an RFC 3339 time, got {value!r}", field=field) from exc
     if parsed.tzinfo is None:
-        raise InvalidCommand(f"not_after must carry a UTC offset, got {value!r}", field="not_after")
+        raise InvalidCommand(f"{field} must carry a UTC offset, got {value!r}", field=field)
     return parsed
 
 
@@ -167,6 +171,7 @@ def parse_command(body: str | bytes | Mapping[str, Any], expected_action: str | 
     params = validate_params(action, doc["params"])
     account = doc.get("account", DEFAULT_ACCOUNT)
     not_after = parse_not_after(doc["not_after"]) if "not_after" in doc else None
+    scheduled_at = parse_not_after(doc["scheduled_at"], "scheduled_at") if "scheduled_at" in doc else None
     command_id = doc.get("id")
     key = command_id if command_id is not None else derived_key(action.name, account, params)
     return Command(
@@ -176,5 +181,6 @@ def parse_command(body: str | bytes | Mapping[str, Any], expected_action: str | 
         id=command_id,
         not_after=not_after,
         key=key,
+        scheduled_at=scheduled_at,
         via=doc.get("via"),
     )

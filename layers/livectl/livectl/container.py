@@ -52,6 +52,8 @@ class Settings:
     window_margin: float = DEFAULT_WINDOW_MARGIN
     rate_pacing: float = DEFAULT_RATE_PACING
     in_flight: int = DEFAULT_IN_FLIGHT
+    metrics_namespace: str = ""  # POWERTOOLS_METRICS_NAMESPACE: one per stack
+    service: str = ""  # POWERTOOLS_SERVICE_NAME: every metric's `service` dimension
     redelivery_scale: float = 1.0  # < 1 shrinks the redelivery schedule: local runs and tests only (a fast clock)
 
     @classmethod
@@ -68,6 +70,8 @@ class Settings:
             window_margin=float(env.get("RATE_WINDOW_MARGIN") or DEFAULT_WINDOW_MARGIN),
             rate_pacing=min(1.0, max(0.0, float(env.get("RATE_PACING") or DEFAULT_RATE_PACING))),
             in_flight=max(1, int(env.get("MAX_IN_FLIGHT") or DEFAULT_IN_FLIGHT)),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", ""),
+            service=env.get("POWERTOOLS_SERVICE_NAME", ""),
             redelivery_scale=float(env.get("LIVECTL_REDELIVERY_SCALE") or 1.0),
         )
 

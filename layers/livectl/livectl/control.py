@@ -15,7 +15,7 @@ after a successful call followed by a redelivery replays the stored result witho
 What happens to a record:
 - invalid command (schema, params, wrong queue, id reused for another command) → ledger rejection,
   `Command Rejected`, metric; the record SUCCEEDS (a retry cannot fix it, it must not bounce to the DLQ).
-- stale (`not_after` passed) → ledger "stale", `Command Rejected` (reason stale), metric `StaleCommand`; no
+- stale (`not_after` passed) → ledger "stale", `Command Rejected` (reason stale), metric `CommandsStale`; no
   provider call; the record succeeds.
 - permanent provider error → ledger failed, `Task Stop Failed` (stops), metric; the record succeeds.
 - transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and comes
@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from livectl import command_metrics as cm
 from livectl.batch import is_sqs_batch, run_batch
 from livectl.command import Command, parse_command
+from livectl.command_metrics import CommandMetrics
 from livectl.container import (
     DEFAULT_DEADLINE_MARGIN,
     DEFAULT_IDEMPOTENCY_EXPIRES,
@@ -54,7 +57,6 @@ from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError,
 from livectl.ledger import iso
 from livectl.outcomes import (
     applied,
-    count,
     ended_before_the_guard,
     failed,
     log,
@@ -76,9 +78,10 @@ __all__ = [
     "ContainerSlot",
     "Settings",
     "container_for",
-    "count",
     "handle_event",
+    "invocation_metrics",
     "is_sqs_batch",
+    "metrics",
     "process_command",
     "provider_call",
     "reset",
@@ -91,7 +94,13 @@ __all__ = [
 
 
 def provider_call(
-    *, data: dict[str, Any], command: Command, container: Container, deadline: float, attempts: int | None = None
+    *,
+    data: dict[str, Any],
+    command: Command,
+    container: Container,
+    deadline: float,
+    attempts: int | None = None,
+    observe: Any = None,
 ) -> dict[str, Any]:
     """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
     Powertools and replayed to every duplicate of the command.
@@ -116,6 +125,7 @@ def provider_call(
         monotonic=container.monotonic,
         sleep=container.sleep,
         min_call_budget=container.settings.min_call_budget,
+        observe=observe,  # not called on a replay: a stored result made no provider call
     )
     out: dict[str, Any] = dataclasses.asdict(outcome)
     out["at"] = iso(container.now())
@@ -153,22 +163,40 @@ def handle_event(
     # Before any record: the idempotency records' in-progress expiry comes from this context (Powertools #1745).
     box.idempotency_config().register_lambda_context(context)
     box.prepare(action_name)
-    if metrics.default_dimensions.get("action") != action_name:
-        metrics.set_default_dimensions(action=action_name)
-    if is_sqs_batch(event):
+    sink = invocation_metrics(action_name, box.settings)
+    try:
+        if is_sqs_batch(event):
 
-        def process(body: str, *, message_id: str, receive_count: int | None) -> dict[str, Any]:
-            return process_command(
-                body,
-                context=context,
-                action_name=action_name,
-                container=box,
-                message_id=message_id,
-                receive_count=receive_count,
-            )
+            def process(
+                body: str, *, message_id: str, receive_count: int | None, sent_at: datetime | None
+            ) -> dict[str, Any]:
+                return process_command(
+                    body,
+                    context=context,
+                    action_name=action_name,
+                    container=box,
+                    message_id=message_id,
+                    receive_count=receive_count,
+                    sent_at=sent_at,
+                    sink=sink,
+                )
 
-        return run_batch(event, context, box, process, log())
-    return process_command(event, context=context, action_name=action_name, container=box)
+            return run_batch(event, context, box, process, log())
+        return process_command(event, context=context, action_name=action_name, container=box, sink=sink)
+    finally:
+        if sink.metric_set:  # an invocation that counted nothing (handed back unread) prints nothing
+            sink.flush_metrics()
+
+
+def invocation_metrics(action_name: str, settings: Settings) -> Any:
+    """This invocation's own metric set, with the `action` dimension (`service` is added when it is flushed).
+    Powertools' `Metrics` instances share one set per process; an EphemeralMetrics does not, so functions
+    sharing a process (the local stack) never flush, clear or relabel each other's values."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics
+
+    sink = EphemeralMetrics(namespace=settings.metrics_namespace or None, service=settings.service or None)
+    sink.set_default_dimensions(action=action_name)
+    return sink
 
 
 def _deadline(context: Any, box: Container) -> float:
@@ -184,26 +212,45 @@ def process_command(
     container: Container,
     message_id: str | None = None,
     receive_count: int | None = None,
+    sent_at: datetime | None = None,
+    sink: Any = None,
 ) -> dict[str, Any]:
-    """One command, end to end. Returns a summary; raises only what must be retried."""
+    """One command, end to end. Returns a summary; raises only what must be retried. What it counts reaches
+    the invocation's metric set (`sink`) in one locked step when it is done, whatever happened."""
+    counted = CommandMetrics()
+    try:
+        return _process(body, context, action_name, container, message_id, receive_count, sent_at, counted)
+    finally:
+        counted.add_to(sink if sink is not None else metrics)
+
+
+def _process(
+    body: str | bytes | Mapping[str, Any],
+    context: Any,
+    action_name: str,
+    box: Container,
+    message_id: str | None,
+    receive_count: int | None,
+    sent_at: datetime | None,
+    counted: CommandMetrics,
+) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
 
-    box = container
     now = box.now()
     try:
         command = parse_command(body, expected_action=action_name)
     except InvalidCommand as exc:
-        return reject(box, body, exc, now, action_name, message_id)
+        return reject(box, body, exc, now, action_name, message_id, counted)
     if command.is_stale(now):
-        return stale(box, command, now, message_id)
+        return stale(box, command, now, message_id, counted)
     if command.via == "guard" and ended_before_the_guard(box, command):
         # The task's own callbacks (302/310/312, relay IDLE) said it ended: the guard has nothing to stop.
         ended = {"status": "already_done", "at": iso(now), "provider_calls": 0, "attempts": 0}
-        return applied(box, command, ended, message_id)
+        return applied(box, command, ended, message_id, sent_at, counted)
     deadline = _deadline(context, box)
     if deadline - box.monotonic() < box.settings.min_call_budget:
         raise TransientProviderError(
@@ -212,22 +259,27 @@ def process_command(
     data = {"key": command.key, "fingerprint": command.fingerprint}
     try:
         outcome = box.unit(command.name)(
-            data=data, command=command, container=box, deadline=deadline, attempts=attempts_for(receive_count)
+            data=data,
+            command=command,
+            container=box,
+            deadline=deadline,
+            attempts=attempts_for(receive_count),
+            observe=counted.observe_call,
         )
     except IdempotencyValidationError:
         error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")
-        return reject(box, body, error, now, action_name, message_id)
+        return reject(box, body, error, now, action_name, message_id, counted)
     except IdempotencyAlreadyInProgressError:
         log().info("command in progress elsewhere; retry later", extra=log_keys(command))
-        count("CommandsRetried")
+        counted.count(cm.RETRIED)
         raise
     except IdempotencyPersistenceLayerError as exc:
         raise TransientProviderError("idempotency store unavailable", code="IdempotencyStore", provider="aws") from exc
     except PermanentProviderError as exc:
-        return failed(box, command, exc, now, message_id)
+        return failed(box, command, exc, now, message_id, counted)
     except LivectlError as exc:
         if exc.retryable:
-            note_retry(box, command, exc, now, message_id, receive_count)
+            note_retry(box, command, exc, now, message_id, receive_count, counted)
             raise
-        return failed(box, command, exc, now, message_id)
-    return applied(box, command, outcome, message_id)
+        return failed(box, command, exc, now, message_id, counted)
+    return applied(box, command, outcome, message_id, sent_at, counted)

@@ -5,6 +5,9 @@ Item layout (docs/DESIGN.md):
   last request id, timestamps.
 - `pk = TASK#<provider>#<task_id>`, `sk = CMD#<iso time>#<command key>`: one item per command applied.
 - `pk = REJECTED#<yyyy-mm-dd>`, `sk = CMD#<iso time>#<key>`: commands rejected before a task id could be trusted.
+- `pk = FAILED#<yyyy-mm-dd>`, `sk = <iso time>#<command key>`: one item per failed attempt (a provider refusal
+  for good, or a transient failure handed back to the queue), so `livectl status` lists the latest failures and
+  `livectl dlq` finds why a dead-lettered command failed without scanning the table.
 
 Every write is safe to repeat: the STATE item only moves forward in time (a condition on `updated_at`), and a
 command item is written once and marked `published` after its outcome event went out, so a redelivered command
@@ -23,6 +26,7 @@ from livectl import aws
 STATE_SK = "STATE"
 COMMAND_TTL = timedelta(days=90)
 REJECTED_TTL = timedelta(days=30)
+FAILED_TTL = timedelta(days=30)  # outlives a DLQ's 14-day retention: a dead-lettered command's reason is still there
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -37,6 +41,10 @@ def task_pk(provider: str, task_id: str) -> str:
 
 def rejected_pk(at: datetime) -> str:
     return f"REJECTED#{at.astimezone(UTC).date().isoformat()}"
+
+
+def failed_pk(at: datetime) -> str:
+    return f"FAILED#{at.astimezone(UTC).date().isoformat()}"
 
 
 def command_sk(at: str, key: str) -> str:
@@ -102,20 +110,30 @@ class Ledger:
         """Rejected commands of one UTC day (`yyyy-mm-dd`)."""
         return self._query(f"REJECTED#{day}", "CMD#")
 
-    def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+    def failures(self, day: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Failed attempts of one UTC day (`yyyy-mm-dd`), newest first (at most `limit`)."""
+        return self._query(f"FAILED#{day}", "", newest_first=True, limit=limit)
+
+    def _query(
+        self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
+        values = {":pk": _av(pk), ":prefix": _av(prefix)} if prefix else {":pk": _av(pk)}
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": _av(pk), ":prefix": _av(prefix)},
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)" if prefix else "pk = :pk",
+            "ExpressionAttributeValues": values,
             "ConsistentRead": True,
+            "ScanIndexForward": not newest_first,
         }
+        if limit is not None:
+            kwargs["Limit"] = limit
         try:
             while True:
                 answer = self.client.query(**kwargs)
                 items.extend(_plain(i) for i in answer.get("Items", []))
-                if "LastEvaluatedKey" not in answer:
-                    return items
+                if "LastEvaluatedKey" not in answer or (limit is not None and len(items) >= limit):
+                    return items[:limit] if limit is not None else items
                 kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         except Exception as exc:
             raise aws.aws_error(exc, "ledger Query") from exc
@@ -175,29 +193,34 @@ class Ledger:
         *,
         keep_state: bool = False,
         ttl: timedelta = COMMAND_TTL,
+        failure: Mapping[str, Any] | None = None,
     ) -> bool:
         """The STATE update and the command item in ONE TransactWriteItems (one call instead of two; both or
         neither). Returns whether the command's event must still be published, as `record_command` does.
+        `failure` (a failed command's FAILED#<day> fields) rides in the same transaction, unconditionally.
 
         The transaction is cancelled if either condition fails: the command item already published (a replay:
         its STATE write went in with it the first time, nothing to do) or a newer STATE (this outcome is old
         news for the state, but its command item and event are still owed: written on their own).
         """
         put = self._command_put(task_pk(provider, task_id), at, key, command, ttl)
+        items: list[dict[str, Any]] = [
+            {"Update": self._state_update(provider, task_id, at, state, keep_state)},
+            {"Put": put},
+        ]
+        if failure is not None:
+            items.append({"Put": self._failure_put(at, key, failure)})
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {"Update": self._state_update(provider, task_id, at, state, keep_state)},
-                    {"Put": put},
-                ]
-            )
+            self.client.transact_write_items(TransactItems=items)
         except Exception as exc:
             if aws.error_code(exc) != "TransactionCanceledException":
                 raise aws.aws_error(exc, "ledger TransactWriteItems") from exc
             reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons") or []]
-            if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
+            if len(reasons) == len(items) and reasons[1] == "ConditionalCheckFailed":
                 return False  # the command item is there and its event went out
-            if len(reasons) == 2 and reasons[0] == "ConditionalCheckFailed":
+            if len(reasons) == len(items) and reasons[0] == "ConditionalCheckFailed":
+                if failure is not None:
+                    self.record_failure(at, key, failure)
                 return self.record_command(task_pk(provider, task_id), at, key, command, ttl=ttl)
             raise aws.aws_error(exc, "ledger TransactWriteItems") from exc  # a conflict: retryable
         return True
@@ -247,3 +270,24 @@ class Ledger:
 
     def record_rejection(self, at: datetime, key: str, fields: Mapping[str, Any]) -> bool:
         return self.record_command(rejected_pk(at), at, key, fields, ttl=REJECTED_TTL)
+
+    def record_failure(self, at: datetime, key: str, fields: Mapping[str, Any]) -> None:
+        """Note one failed attempt under FAILED#<day> (repeating it rewrites the same item)."""
+        try:
+            self.client.put_item(**self._failure_put(at, key, fields))
+        except Exception as exc:
+            raise aws.aws_error(exc, "ledger PutItem") from exc
+
+    def _failure_put(self, at: datetime, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        stamp = iso(at)
+        item = {name: _av(value) for name, value in fields.items() if value is not None}
+        item.update(
+            {
+                "pk": _av(failed_pk(at)),
+                "sk": _av(f"{stamp}#{key}"),
+                "at": _av(stamp),
+                "command_key": _av(key),
+                "expires_at": _av(int((at + FAILED_TTL).timestamp())),
+            }
+        )
+        return {"TableName": self.table_name, "Item": item}

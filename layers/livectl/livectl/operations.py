@@ -19,6 +19,8 @@ from livectl.ratelimit import WindowLimiter
 from livectl.retry import RetryPolicy, retry_call, utc_now
 from livectl.signing import Credentials
 
+Observer = Callable[[str, float, LivectlError | None], None]
+
 
 @dataclass
 class Outcome:
@@ -54,13 +56,15 @@ def perform(
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     min_call_budget: float = 0.0,
+    observe: Observer | None = None,
 ) -> Outcome:
     """Call `action` until it succeeds or fails for good. Raises a LivectlError other than AlreadyDone.
 
     `confirm_limiter` paces the query that settles an ambiguous refusal (the action's `confirm_with`), which the
     provider counts against its own QPS. No call starts with less than `min_call_budget` seconds before
     `deadline`: a limiter slot is not waited for past that point, and a call granted one too late is not sent
-    (a retryable error instead, so the record goes back to the queue)."""
+    (a retryable error instead, so the record goes back to the queue). `observe(action, round_trip_ms, error)`
+    hears of every HTTP call (the limiter's wait excluded), for the round-trip and throttling metrics."""
     policy = policy or RetryPolicy()
     calls = 0
 
@@ -79,7 +83,16 @@ def perform(
             # Never let one HTTP read outlive the invocation's budget.
             remaining = max(0.5, deadline - monotonic())
             timeout = (min(client.timeout[0], remaining), min(client.timeout[1], remaining))
-            return client.call(act, act_params, credentials, at, timeout=timeout)
+            started = monotonic()
+            try:
+                response = client.call(act, act_params, credentials, at, timeout=timeout)
+            except LivectlError as exc:
+                if observe is not None:
+                    observe(act.name, (monotonic() - started) * 1000.0, exc)
+                raise
+            if observe is not None:
+                observe(act.name, (monotonic() - started) * 1000.0, None)
+            return response
 
         return retry_call(attempt, policy=policy, deadline=deadline, monotonic=monotonic, sleep=sleep, now=now)
 

@@ -2,30 +2,36 @@
 repeat, and each runs on the record's worker thread.
 
 AWS calls per outcome (docs/DESIGN.md, "AWS calls per command"): STATE + command item in one TransactWriteItems,
-PutEvents, then the `published` mark.
+PutEvents, then the `published` mark. A failure for good adds its FAILED#<day> item to that transaction.
+
+Metrics: each outcome counts into the record's `CommandMetrics`; `control.process_command` adds them to the
+invocation's metric set under one lock when the record is done (`livectl.command_metrics`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 
+from livectl import command_metrics as cm
 from livectl.bounds import NAME_BYTES, clip, clip_json
 from livectl.catalogue import PullRecordStatus
 from livectl.command import Command
+from livectl.command_metrics import CommandMetrics
 from livectl.container import Container
 from livectl.errors import InvalidCommand, LivectlError
 from livectl.ledger import COMMAND_TTL, iso, rejected_pk, task_pk
 
-metrics = Metrics()  # Powertools shares one metric set per process: the handler's log_metrics flushes it
-_metrics_lock = threading.Lock()
+# Powertools' Metrics instances share one metric set per process. An invocation counts into an EphemeralMetrics
+# of its own instead (control.invocation_metrics): functions sharing a process (the local stack) or overlapping
+# invocations never flush, clear or relabel each other's values. This one is the sink of process_command
+# called on its own (tests).
+metrics = Metrics()
 _logger: Logger | None = None
 
 
@@ -35,14 +41,6 @@ def log() -> Logger:
     if _logger is None:
         _logger = Logger(child=True)
     return _logger
-
-
-def count(name: str) -> None:
-    """One more of `name`. Records run on several threads; Powertools' `add_metric` is a read-modify-write of
-    the shared metric set (and flushes it at 100 entries), so every add goes through this lock. No metric here
-    has a per-record dimension: the set's dimensions are the whole invocation's."""
-    with _metrics_lock:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -110,6 +108,34 @@ def _publish_once(
         box.ledger.mark_published(pk, at, key)
 
 
+def _lateness(command: Command, done_at: datetime, sent_at: datetime | None) -> dict[str, Any]:
+    """How late a stop took effect: the provider's answer minus the auto-stop's `scheduled_at`, or minus the
+    time the command was sent. Empty for other verbs, or when neither time is known."""
+    if command.action.verb != "stop":
+        return {}
+    origin, since = (command.scheduled_at, "scheduled_at") if command.scheduled_at else (sent_at, "sent")
+    if origin is None:
+        return {}
+    return {"lateness_ms": max(0, int((done_at - origin).total_seconds() * 1000)), "late_from": since}
+
+
+def _failure_item(
+    command: Command, outcome: str, code: str | None, reason: str | None, request_id: str | None, receives: int | None
+) -> dict[str, Any]:
+    """What FAILED#<day> keeps of one failed attempt (`livectl status`, `livectl dlq`); texts already bounded."""
+    return {
+        "action": command.name,
+        "provider": command.provider,
+        "task_id": command.task_id,
+        "account": command.account,
+        "outcome": outcome,
+        "error_code": code,
+        "reason": reason,
+        "request_id": request_id,
+        "receive_count": receives,
+    }
+
+
 def _record_and_publish(
     box: Container,
     command: Command,
@@ -119,16 +145,31 @@ def _record_and_publish(
     event: tuple[str, dict[str, Any]],
     *,
     keep_state: bool = False,
-) -> None:
+    failure: dict[str, Any] | None = None,
+) -> bool:
     """STATE and command item in one transaction, then the event, then the `published` mark: three AWS calls,
-    and a replay publishes at most once more (only if the previous attempt died between the event and the mark)."""
-    if box.ledger.settle(command.provider, command.task_id, at, state, command.key, fields, keep_state=keep_state):
+    and a replay publishes at most once more (only if the previous attempt died between the event and the mark).
+    False: published before (a redelivered duplicate)."""
+    ledger = box.ledger
+    if ledger.settle(
+        command.provider, command.task_id, at, state, command.key, fields, keep_state=keep_state, failure=failure
+    ):
         box.publisher.publish(event[0], event[1])
-        box.ledger.mark_published(task_pk(command.provider, command.task_id), at, command.key)
+        ledger.mark_published(task_pk(command.provider, command.task_id), at, command.key)
+        return True
+    return False
 
 
-def applied(box: Container, command: Command, outcome: dict[str, Any], message_id: str | None) -> dict[str, Any]:
+def applied(
+    box: Container,
+    command: Command,
+    outcome: dict[str, Any],
+    message_id: str | None,
+    sent_at: datetime | None,
+    counted: CommandMetrics,
+) -> dict[str, Any]:
     at = datetime.fromisoformat(outcome["at"])
+    late = _lateness(command, at, sent_at)
     state, detail_type, extra = _settle(command, outcome)
     status = outcome["status"]  # done | already_done
     # The provider's texts, bounded like any echo.
@@ -164,6 +205,7 @@ def applied(box: Container, command: Command, outcome: dict[str, Any], message_i
         "provider_calls": outcome.get("provider_calls"),
         "provider_status": provider_status,
         "message_id": message_id,
+        **late,
     }
     detail = {
         **_base_detail(command, outcome["at"]),
@@ -171,15 +213,25 @@ def applied(box: Container, command: Command, outcome: dict[str, Any], message_i
         "request_id": request_id,
         "error_code": error_code,
         **extra,
+        **late,
     }
-    _record_and_publish(box, command, at, task_state, fields, (detail_type, detail))
-    count("CommandsAlreadyDone" if status == "already_done" else "CommandsApplied")
+    first = _record_and_publish(box, command, at, task_state, fields, (detail_type, detail))
+    counted.count(cm.ALREADY_DONE if status == "already_done" else cm.APPLIED)
+    if first and late:  # a redelivered duplicate is not a second stop
+        counted.lateness(late["lateness_ms"])
+    if first and command.via == "guard" and status == "done":  # the guard stopped what outlived its budget
+        counted.count(cm.GUARD_FIRED)
     log().info("command applied", extra=log_keys(command, outcome=status, state=state))
     return {"outcome": status, "state": state, "task_id": command.task_id, "request_id": request_id}
 
 
 def failed(
-    box: Container, command: Command, exc: LivectlError, now: datetime, message_id: str | None
+    box: Container,
+    command: Command,
+    exc: LivectlError,
+    now: datetime,
+    message_id: str | None,
+    counted: CommandMetrics,
 ) -> dict[str, Any]:
     """A permanent provider refusal: recorded, reported, never retried."""
     verb = command.action.verb
@@ -219,8 +271,10 @@ def failed(
         "error_code": code,
         "reason": reason,
     }
-    _record_and_publish(box, command, now, task_state, fields, (detail_type, detail), keep_state=state is None)
-    count("ProviderPermanentFailures")
+    failure = _failure_item(command, "failed", code, reason, request_id, None)
+    event = (detail_type, detail)
+    _record_and_publish(box, command, now, task_state, fields, event, keep_state=state is None, failure=failure)
+    counted.count(cm.FAILED)
     log().warning("command failed for good", extra=log_keys(command, error_code=code))
     return {"outcome": "failed", "task_id": command.task_id, "error_code": code, "reason": reason}
 
@@ -232,9 +286,12 @@ def note_retry(
     now: datetime,
     message_id: str | None,
     receive_count: int | None,
+    counted: CommandMetrics,
 ) -> None:
-    """A transient failure that outlived the in-invocation retries: note the reason, then hand back."""
-    count("CommandsRetried")
+    """A transient failure that outlived the in-invocation retries: note the reason (STATE, and FAILED#<day> for
+    `livectl status` and `livectl dlq`), then hand back."""
+    counted.count(cm.RETRIED)
+    code, reason, request_id = clip(exc.code, NAME_BYTES), clip(exc.message), clip(exc.request_id, NAME_BYTES)
     log().warning(
         "command failed transiently; handed back to the queue",
         extra=log_keys(command, error_code=exc.code, receive_count=receive_count),
@@ -253,18 +310,22 @@ def note_retry(
                 "last_action": command.name,
                 "last_outcome": "retrying",
                 "last_command_key": command.key,
-                "last_error_code": clip(exc.code, NAME_BYTES),
-                "last_error_reason": clip(exc.message),
-                "last_request_id": clip(exc.request_id, NAME_BYTES),
+                "last_error_code": code,
+                "last_error_reason": reason,
+                "last_request_id": request_id,
                 "receive_count": receive_count,
             },
             keep_state=True,
         )
+        failure = _failure_item(command, "retrying", code, reason, request_id, receive_count)
+        box.ledger.record_failure(now, command.key, failure)
     except LivectlError:
         log().warning("ledger note failed", extra=log_keys(command))
 
 
-def stale(box: Container, command: Command, now: datetime, message_id: str | None) -> dict[str, Any]:
+def stale(
+    box: Container, command: Command, now: datetime, message_id: str | None, counted: CommandMetrics
+) -> dict[str, Any]:
     assert command.not_after is not None
     reason = f"arrived at {iso(now)}, after not_after {command.not_after.isoformat()}; dropped"
     fields = {
@@ -281,7 +342,7 @@ def stale(box: Container, command: Command, now: datetime, message_id: str | Non
     detail = {**_base_detail(command, iso(now)), "outcome": "stale", "reason": reason, "field": "not_after"}
     pk = task_pk(command.provider, command.task_id)
     _publish_once(box, pk, now, command.key, fields, ("Command Rejected", detail))
-    count("StaleCommand")
+    counted.count(cm.STALE)
     log().warning("stale command dropped", extra=log_keys(command))
     return {"outcome": "stale", "task_id": command.task_id, "reason": reason}
 
@@ -293,6 +354,7 @@ def reject(
     now: datetime,
     action_name: str,
     message_id: str | None,
+    counted: CommandMetrics,
 ) -> dict[str, Any]:
     """An invalid command: recorded under REJECTED#<day>, reported, never retried. The raw body is not kept,
     and what the rejection repeats from it (field, reason, id) is bounded, so any body can be recorded."""
@@ -323,7 +385,7 @@ def reject(
     if box.ledger.record_rejection(now, key, fields):
         box.publisher.publish("Command Rejected", detail)
         box.ledger.mark_published(rejected_pk(now), now, key)
-    count("CommandsRejected")
+    counted.count(cm.REJECTED)
     log().warning("command rejected", extra={"action": action_name, "field": field, "reason": reason, "key": key})
     return {"outcome": "rejected", "field": field, "reason": reason}
 

@@ -185,9 +185,11 @@ class ScheduleTarget:
 def scheduled_command(
     command: Mapping[str, Any], name: str, when: datetime, stale_after_seconds: int
 ) -> dict[str, Any]:
-    """The command as the schedule delivers it: deterministic id and `not_after` = firing time + grace."""
-    out = {k: v for k, v in command.items() if k not in ("id", "not_after")}
+    """The command as the schedule delivers it: deterministic id, `scheduled_at` = the firing time (a stop's
+    lateness is measured from it) and `not_after` = firing time + grace."""
+    out = {k: v for k, v in command.items() if k not in ("id", "not_after", "scheduled_at")}
     out["id"] = command_id(name, when)
+    out["scheduled_at"] = to_utc(when).isoformat()
     out["not_after"] = (to_utc(when) + timedelta(seconds=stale_after_seconds)).isoformat()
     return out
 
