@@ -241,6 +241,7 @@ def test_30_percent_faults_200_commands_reach_the_desired_state_or_the_dlq(stack
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # a safety net matching the drain's own: on a loaded 2-CPU machine it ran ~300 s
 def test_30_percent_faults_1000_commands(stack, emu):
     stopped, in_dlq, calls = run_with_faults(stack, emu, 1000, timeout=1500)
     print(f"stopped={stopped} dlq={in_dlq} provider_calls_per_command={calls / 1000:.3f}")
