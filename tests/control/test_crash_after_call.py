@@ -27,10 +27,17 @@ PARAMS = {
     "StopPullRecordTask": lambda t: {"TaskId": t},
     "GetPullRecordTask": lambda t: {"TaskID": t},
     "RestartPullToPushTask": lambda t: {"TaskId": t},
+    "StopPullToPushTask": lambda t: {"TaskId": t},
     "DeleteCloudRecording": lambda t: {**TRTC, "TaskId": t},
     "StopPublishCdnStream": lambda t: {**TRTC, "TaskId": t},
 }
-MUTATES = {"StopPullRecordTask", "RestartPullToPushTask", "DeleteCloudRecording", "StopPublishCdnStream"}
+MUTATES = {
+    "StopPullRecordTask",
+    "RestartPullToPushTask",
+    "StopPullToPushTask",
+    "DeleteCloudRecording",
+    "StopPublishCdnStream",
+}
 
 
 class SimulatedTimeout(BaseException):
