@@ -122,7 +122,7 @@ def run() -> list[dict[str, Any]]:
 def _measure(stack: Any, jitter: float, out: Any) -> list[dict[str, Any]]:
     from field import cpu_seconds
 
-    from livectl.catalogue import ACTIONS
+    from livectl.providers.catalogue import ACTIONS
 
     rows: list[dict[str, Any]] = []
     assert stack.clock is not None

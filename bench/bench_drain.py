@@ -9,7 +9,7 @@ The machinery, wired from template.yaml by the local stack's own pieces (no seco
 - the provider emulator in-process, enforcing each action's documented QPS per account (sliding 1 s window,
   the provider's own throttling codes), its round trip set per level through `configure(latency_ms, jitter_ms)`;
 - each action function's module imported as the local stack imports it (its `ACTION` and `SETTINGS`, read from
-  the template's environment, MAX_CONCURRENCY included), and `livectl.control.handle_event` run by
+  the template's environment, MAX_CONCURRENCY included), and `livectl.control.service.handle_event` run by
   MaximumConcurrency (from the template) simulated Lambda containers: one thread and one `control.Container`
   each, fed by the local stack's `SqsPoller` (batches from the real moto queue; the succeeded records deleted,
   failures back after 1 s). Fresh containers per level.
@@ -149,8 +149,10 @@ class Bench:
         from botocore.config import Config
         from moto.server import ThreadedMotoServer
 
-        from livectl import aws, control, credentials
-        from livectl.catalogue import ACTIONS
+        from livectl import aws
+        from livectl.control import service as control
+        from livectl.providers import credentials
+        from livectl.providers.catalogue import ACTIONS
         from livectl_cli.emulator import Emulator
         from livectl_cli.local import resources
         from livectl_cli.local.cfn import Template
@@ -258,7 +260,9 @@ class Bench:
             pass
 
     def stop(self) -> None:
-        from livectl import aws, control, credentials
+        from livectl import aws
+        from livectl.control import service as control
+        from livectl.providers import credentials
 
         for lane in self.lanes.values():
             for poller in lane.pollers:
@@ -296,7 +300,7 @@ class Bench:
 
     def launch(self, lane: Lane) -> None:
         """MaximumConcurrency simulated containers, each a one-thread SqsPoller around its own Container."""
-        from livectl import control
+        from livectl.control import service as control
         from livectl_cli.local.functions import LocalFunction
         from livectl_cli.local.poller import SqsPoller
 
@@ -342,8 +346,8 @@ class Bench:
             lane.pollers.clear()
 
     def measure(self, lane: Lane) -> dict[str, Any]:
-        from livectl.catalogue import ACTIONS
         from livectl.errors import Throttled, classify
+        from livectl.providers.catalogue import ACTIONS
 
         provider = ACTIONS[lane.action].provider
         calls = self.emulator.calls(lane.action)
@@ -488,7 +492,7 @@ def measure_all(mode: str = MODE) -> list[dict[str, Any]]:
 
 def limiter_of(lane: Lane) -> str:
     """What each container's limiter allows, as the shipped code builds it from the lane's settings."""
-    from livectl.ratelimit import per_container_share
+    from livectl.providers.ratelimit import per_container_share
 
     share = per_container_share(lane.qps, lane.settings.max_concurrency)
     window = 1 + lane.settings.window_margin

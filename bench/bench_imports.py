@@ -28,7 +28,7 @@ SAMPLES = int(os.environ.get("LIVECTL_BENCH_IMPORT_SAMPLES", "9"))
 BAR = "<= 0.5"
 
 STATEMENTS = {
-    "livectl": "import livectl.clients, livectl.catalogue, livectl.signing",
+    "livectl": "import livectl.providers.clients, livectl.providers.catalogue, livectl.providers.signing",
     "volcengine": "from volcengine.live.v20230101.live_service import LiveService",
     "tencentcloud": "from tencentcloud.trtc.v20190722 import trtc_client",
 }

@@ -70,9 +70,9 @@ class FakeSession:
 
 
 def ours() -> dict[str, Callable[[], Any]]:
-    from livectl.catalogue import get_action, validate_params
-    from livectl.clients import ProviderClient, prepare_request
-    from livectl.signing import Credentials
+    from livectl.providers.catalogue import get_action, validate_params
+    from livectl.providers.clients import ProviderClient, prepare_request
+    from livectl.providers.signing import Credentials
 
     stop, delete = get_action("StopPullRecordTask"), get_action("DeleteCloudRecording")
     volc_creds = Credentials("AKLTexampleAccessKeyId0000000000", "ZXhhbXBsZVNlY3JldEtleUZvclRlc3Rpbmc=")

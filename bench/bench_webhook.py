@@ -79,7 +79,7 @@ def _setup_aws() -> None:
 
 
 def _events() -> list[dict[str, Any]]:
-    from livectl.signing import trtc_callback_sign
+    from livectl.providers.signing import trtc_callback_sign
 
     out = []
     for i in range(N):

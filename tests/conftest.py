@@ -87,14 +87,14 @@ def emulator_clock(emulator: Any, _emulator_session: tuple[Any, EmulatorClock]) 
 
 @pytest.fixture
 def volc_credentials() -> Any:
-    from livectl.signing import Credentials
+    from livectl.providers.signing import Credentials
 
     return Credentials("AKLTDEMO", "demo-secret")
 
 
 @pytest.fixture
 def trtc_credentials() -> Any:
-    from livectl.signing import Credentials
+    from livectl.providers.signing import Credentials
 
     return Credentials("AKIDDEMO", "demo-secret")
 
@@ -103,7 +103,7 @@ def trtc_credentials() -> Any:
 def livectl_client(emulator: Any) -> Any:
     import requests
 
-    from livectl.clients import ProviderClient
+    from livectl.providers.clients import ProviderClient
 
     session = requests.Session()
     client = ProviderClient({"volcengine": emulator.url, "trtc": emulator.url}, timeout=(2.0, 5.0), session=session)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from livectl.catalogue import ACTIONS
+from livectl.providers.catalogue import ACTIONS
 from livectl_cli.common import CliError, HelpFormatter, emit, emit_json, utc_now
 from livectl_cli.operator_commands import ACTION_STEMS, Target, _add_target, _aws_call, _table, resolve_target
 
@@ -199,7 +199,7 @@ def redrive(target: Target, action: str, letters: list[DeadLetter], ids: list[st
 
 
 def run_dlq(args: argparse.Namespace) -> int:
-    from livectl.ledger import Ledger
+    from livectl.store.ledger import Ledger
 
     if args.id and not args.redrive:
         raise CliError("--id chooses what --redrive sends back; give --redrive too")

@@ -6,7 +6,7 @@
     livectl guard off TASK_ID
 
 Policies are SSM parameters under the stack's `GuardParameterPath` output (defaults: the `GuardDefaults` output);
-`extend` and `off` run the schedule manager's own code (`livectl.guard_manager`) against the stack, like
+`extend` and `off` run the schedule manager's own code (`livectl.guard.manager`) against the stack, like
 `schedule-stop` does.
 """
 
@@ -81,7 +81,7 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def _task_request(args: argparse.Namespace, doc: dict[str, Any]) -> dict[str, Any]:
-    from livectl.guard_manager import handle_guard_request
+    from livectl.guard.manager import handle_guard_request
 
     deps = _schedule_deps(resolve_target(args))
     if deps.guard is None:

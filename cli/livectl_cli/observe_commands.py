@@ -32,8 +32,8 @@ named a valid task are not under any task: see `livectl rejected`.
 def ledger_items(table: str, provider: str, task_id: str) -> list[dict[str, Any]]:
     """Every item of one task (STATE, CMD#, CB#...), consistently read, as plain values."""
     from livectl import aws
-    from livectl.callback_store import plain
-    from livectl.ledger import task_pk
+    from livectl.store.ledger import task_pk
+    from livectl.webhook.store import plain
 
     client = aws.client("dynamodb")
     kwargs: dict[str, Any] = {
@@ -131,7 +131,7 @@ def rejected_line(item: dict[str, Any]) -> str:
 
 
 def run_rejected(args: argparse.Namespace) -> int:
-    from livectl.ledger import Ledger
+    from livectl.store.ledger import Ledger
 
     target = resolve_target(args)
     ledger = Ledger(target.output("LedgerTableName"))

@@ -19,9 +19,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, TextIO
 
-from livectl.catalogue import ACTIONS
 from livectl.errors import LivectlError
-from livectl.schedules import STOP_ACTIONS
+from livectl.providers.catalogue import ACTIONS
+from livectl.schedules.scheduler import STOP_ACTIONS
 from livectl_cli.common import (
     CliError,
     HelpFormatter,
@@ -296,9 +296,9 @@ BY says whose auto-stop it is: `guard` (armed by the cost guard; `livectl guard 
 
 def _schedule_deps(target: Target) -> Any:
     from livectl.events import EventPublisher
-    from livectl.ledger import Ledger
-    from livectl.schedule_manager import ScheduleDeps
-    from livectl.schedules import ScheduleTarget, StopScheduler
+    from livectl.schedules.scheduler import ScheduleTarget, StopScheduler
+    from livectl.schedules.service import ScheduleDeps
+    from livectl.store.ledger import Ledger
 
     group = target.output("ScheduleGroupName")
     queue_arns = {
@@ -321,7 +321,7 @@ def _schedule_deps(target: Target) -> Any:
 
 def guard_policies(target: Target) -> Any:
     """The stack's cost-guard policies (its defaults and SSM path from the outputs); None for an older stack."""
-    from livectl.guard import GuardPolicies, GuardPolicy, apply_fields
+    from livectl.guard.policy import GuardPolicies, GuardPolicy, apply_fields
 
     path, defaults = target.outputs.get("GuardParameterPath"), target.outputs.get("GuardDefaults")
     if not path or not defaults:
@@ -330,7 +330,7 @@ def guard_policies(target: Target) -> Any:
 
 
 def _schedule_request(args: argparse.Namespace, extra: dict[str, Any]) -> int:
-    from livectl.schedule_manager import handle_schedule_request
+    from livectl.schedules.service import handle_schedule_request
 
     doc = build_command(args.action, json_object(args.params), args.account, args.id, None)
     validate(doc)
@@ -361,7 +361,7 @@ def _schedule_request(args: argparse.Namespace, extra: dict[str, Any]) -> int:
 
 
 def run_schedule_stop(args: argparse.Namespace) -> int:
-    from livectl.schedules import MAX_HORIZON
+    from livectl.schedules.scheduler import MAX_HORIZON
 
     now = utc_now()
     limit = f"beyond the {MAX_HORIZON.days}-day limit of one-time schedules"
@@ -386,7 +386,7 @@ def run_cancel_stop(args: argparse.Namespace) -> int:
 
 
 def run_schedules(args: argparse.Namespace) -> int:
-    from livectl.schedules import StopScheduler
+    from livectl.schedules.scheduler import StopScheduler
 
     target = resolve_target(args)
     scheduler = StopScheduler(target.output("ScheduleGroupName"))

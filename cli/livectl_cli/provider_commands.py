@@ -7,12 +7,12 @@ import os
 import sys
 from typing import Any
 
-from livectl.catalogue import ACTIONS, TRTC, VOLCENGINE, get_action, validate_params
-from livectl.clients import DEFAULT_ENDPOINTS, VOLCENGINE_REGION, ProviderClient, prepare_request
 from livectl.errors import LivectlError
-from livectl.operations import perform
-from livectl.retry import RetryPolicy
-from livectl.signing import Credentials
+from livectl.providers.catalogue import ACTIONS, TRTC, VOLCENGINE, get_action, validate_params
+from livectl.providers.clients import DEFAULT_ENDPOINTS, VOLCENGINE_REGION, ProviderClient, prepare_request
+from livectl.providers.operations import perform
+from livectl.providers.retry import RetryPolicy
+from livectl.providers.signing import Credentials
 from livectl_cli.common import CliError, HelpFormatter, emit_json, json_object, parse_time, positive_number, utc_now
 
 ENDPOINT_ENV = {VOLCENGINE: "LIVECTL_VOLCENGINE_ENDPOINT", TRTC: "LIVECTL_TRTC_ENDPOINT"}

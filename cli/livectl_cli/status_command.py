@@ -182,8 +182,8 @@ def auto_stops_due(scheduler: Any, now: datetime, within: timedelta = WINDOW) ->
 
 
 def gather(target: Target, now: datetime) -> Status:
-    from livectl.ledger import Ledger
-    from livectl.schedules import StopScheduler
+    from livectl.schedules.scheduler import StopScheduler
+    from livectl.store.ledger import Ledger
 
     sqs, cloudwatch = target.client("sqs"), target.client("cloudwatch")
     namespace = target.outputs.get("MetricsNamespace") or SERVICE

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from livectl.control import Settings, handle_event
+from livectl.control.service import Settings, handle_event
 
 ACTION = "DeleteCloudRecording"
 SETTINGS = Settings.from_env(os.environ)  # names only, read once per container

@@ -1,7 +1,7 @@
 """Schedule manager: create, move, cancel and list one-time auto-stops.
 
 Triggered by the ScheduleRequestQueue (SQS batch, partial failures) or invoked directly (e.g. `{"list": true}`),
-in which case the result is returned. The logic lives in `livectl.schedule_manager`.
+in which case the result is returned. The logic lives in `livectl.schedules.service`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from livectl.schedule_manager import ScheduleDeps, handle_schedule_request
+from livectl.schedules.service import ScheduleDeps, handle_schedule_request
 
 logger = Logger()
 metrics = Metrics()

@@ -13,8 +13,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from livectl.callback_service import CallbackService, build_service
-from livectl.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS
+from livectl.webhook.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS
+from livectl.webhook.service import CallbackService, build_service
 
 # Names and limits only, read once per container; the keys come from Secrets Manager on first use.
 TABLE = os.environ.get("LEDGER_TABLE", "")

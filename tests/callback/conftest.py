@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from livectl import aws
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
 
 ROOT = Path(__file__).resolve().parents[2]
 # `make fuzz` multiplies every fuzz run's example count by this (`make test` runs them at 1).
@@ -163,7 +163,7 @@ class Aws:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
 
     def items(self) -> list[dict[str, Any]]:
-        from livectl.callback_store import plain
+        from livectl.webhook.store import plain
 
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=TABLE)
         return [plain(i) for page in pages for i in page["Items"]]
@@ -172,7 +172,7 @@ class Aws:
         return [i for i in self.items() if i["sk"].startswith("CB#")]
 
     def state(self, task_id: str) -> dict[str, Any] | None:
-        from livectl.callback_store import CallbackStore
+        from livectl.webhook.store import CallbackStore
 
         return CallbackStore(TABLE, self.dynamodb).state(task_id)
 

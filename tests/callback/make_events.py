@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from livectl.callbacks import LOCAL_CALLBACK_KEY, LOCAL_SDK_APP_ID
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY, LOCAL_SDK_APP_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trtc-callbacks"

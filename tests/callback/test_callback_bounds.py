@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livectl import aws
-from livectl.callback_store import STATE_SK, CallbackStore, task_pk
-from livectl.callbacks import Rejection, verify
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
+from livectl.webhook.callbacks import Rejection, verify
+from livectl.webhook.store import STATE_SK, CallbackStore, task_pk
 from tests.callback.conftest import APP_ID, KEY, TABLE, callback, make_event
 
 pytestmark = pytest.mark.aws

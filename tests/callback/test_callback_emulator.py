@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from livectl.catalogue import get_action
-from livectl.operations import perform
+from livectl.providers.catalogue import get_action
+from livectl.providers.operations import perform
 from livectl_cli.http_adapter import HttpAdapter
 
 pytestmark = [pytest.mark.emulator, pytest.mark.aws, pytest.mark.filterwarnings("ignore::UserWarning")]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
 from tests.callback.conftest import APP_ID, FUZZ_SCALE, KEY, report
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -169,7 +169,7 @@ def test_fuzzed_headers_and_bodies_never_raise_in_verify(pytestconfig):
     """The pure verifier on its own: arbitrary inputs (1,500; `make fuzz` 30,000), always a Callback or a Rejection."""
     from datetime import UTC, datetime
 
-    from livectl.callbacks import Callback, Rejection, verify
+    from livectl.webhook.callbacks import Callback, Rejection, verify
 
     now = datetime.fromtimestamp(NOW_MS / 1000, UTC)
     count = 0

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from livectl.callbacks import ACK
+from livectl.webhook.callbacks import ACK
 from tests.callback.conftest import (
     APP_ID,
     KEY,
@@ -168,7 +168,7 @@ def test_a_rejection_reason_never_reaches_another_metric(app, clock, moto_aws, l
     disabled (the local stack) nothing ever cleared it, and the next EMF document written from that set (at 100
     values Powertools writes one even when disabled) carried the callback's reason on another function's
     metric: `ProviderPermanentFailures` with `reason: bad_sign`."""
-    from livectl.control import metrics as shared_metrics
+    from livectl.control.service import metrics as shared_metrics
 
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setattr(shared_metrics.provider, "namespace", "livectl")  # as the template's env sets it

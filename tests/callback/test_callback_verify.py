@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from livectl import callbacks as cbm
-from livectl.callback_effects import effects_of
-from livectl.callbacks import (
+from livectl.webhook import callbacks as cbm
+from livectl.webhook.callbacks import (
     Callback,
     CallbackConfig,
     Rejection,
@@ -21,6 +20,7 @@ from livectl.callbacks import (
     signature_matches,
     verify,
 )
+from livectl.webhook.effects import effects_of
 from tests.callback.conftest import APP_ID, KEY, callback, callback_ts, load_event, make_event, raw_body
 
 pytestmark = pytest.mark.unit

@@ -109,7 +109,7 @@ def test_task_prints_no_raw_control_character(
 @SETTINGS
 @given(items=st.lists(st.dictionaries(st.sampled_from(["action", "field", "reason", "command_id", "at"]), HOSTILE)))
 def test_rejected_prints_no_raw_control_character(monkeypatch: pytest.MonkeyPatch, items: list[dict[str, Any]]) -> None:
-    from livectl.ledger import Ledger
+    from livectl.store.ledger import Ledger
 
     rows = [
         {"pk": "REJECTED#2026-11-21", "sk": f"CMD#2026-11-21T00:00:00+00:00#k{n}", **i} for n, i in enumerate(items)
@@ -177,7 +177,7 @@ def test_events_prints_no_raw_control_character(
 def test_schedules_prints_no_raw_control_character(
     monkeypatch: pytest.MonkeyPatch, task_id: str, account: str, name: str, as_json: bool
 ) -> None:
-    from livectl.schedules import ScheduledStop, StopScheduler
+    from livectl.schedules.scheduler import ScheduledStop, StopScheduler
 
     stop = ScheduledStop(
         name=name,

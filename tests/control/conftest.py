@@ -13,7 +13,9 @@ import boto3
 import pytest
 import requests
 
-from livectl import aws, control, credentials
+from livectl import aws
+from livectl.control import service as control
+from livectl.providers import credentials
 from tests.control.support import BUS, IDEMPOTENCY, LEDGER, REGION, SECRETS, Emu, Stack
 
 # ---------------------------------------------------------------------------------------------------------

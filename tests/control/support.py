@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import requests
 
-from livectl import control
+from livectl.control import service as control
 
 REGION = "ap-southeast-1"
 LEDGER = "livectl-ledger"
@@ -106,7 +106,7 @@ class Stack:
         return [e for e in self._seen if detail_type is None or e["detail-type"] == detail_type]
 
     def ledger(self) -> Any:
-        from livectl.ledger import Ledger
+        from livectl.store.ledger import Ledger
 
         return Ledger(LEDGER)
 

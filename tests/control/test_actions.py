@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from livectl import control
 from livectl.command import parse_command
+from livectl.control import service as control
 from livectl.errors import AwsServiceError, Throttled
-from livectl.ledger import Ledger
-from livectl.retry import RetryPolicy
+from livectl.providers.retry import RetryPolicy
+from livectl.store.ledger import Ledger
 from tests.control.support import FUNCTIONS, FakeContext, load_event, sqs_event, sqs_record
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livectl import control, operations
 from livectl.bounds import clip
 from livectl.command import MAX_BODY_BYTES, parse_command
+from livectl.control import service as control
 from livectl.errors import InvalidCommand, PermanentProviderError
+from livectl.providers import operations
 from tests.control.support import LEDGER, FakeContext, sqs_event
 
 pytestmark = pytest.mark.aws

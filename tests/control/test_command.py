@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livectl.catalogue import ACTIONS
 from livectl.command import derived_key, load_schema, parse_command
 from livectl.errors import InvalidCommand
+from livectl.providers.catalogue import ACTIONS
 from tests.control.support import FUNCTIONS, load_event
 from tests.strategies import param_text
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import requests
 
-from livectl import control
 from livectl.command import parse_command
+from livectl.control import service as control
 from livectl.errors import TransientProviderError
-from livectl.retry import RetryPolicy
+from livectl.providers.retry import RetryPolicy
 from tests.control.support import FakeContext, sqs_record
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]
@@ -310,7 +310,7 @@ def test_concurrent_batches_of_one_event_source_run_in_distinct_containers(stack
 def test_settle_writes_both_or_says_what_is_owed(stack):
     from datetime import UTC, datetime, timedelta
 
-    from livectl.ledger import task_pk
+    from livectl.store.ledger import task_pk
 
     ledger = stack.ledger()
     t0 = datetime(2026, 11, 21, 10, tzinfo=UTC)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livectl.catalogue import ACTIONS
-from livectl.control import (
+from livectl.control.service import (
     DEFAULT_IDEMPOTENCY_EXPIRES,
     DEFAULT_RATE_PACING,
     DEFAULT_WINDOW_MARGIN,
@@ -18,6 +17,7 @@ from livectl.control import (
     Settings,
     is_sqs_batch,
 )
+from livectl.providers.catalogue import ACTIONS
 from tests.control.support import FUNCTIONS, load_event
 
 pytestmark = pytest.mark.unit

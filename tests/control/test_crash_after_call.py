@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from livectl import control
+from livectl.control import service as control
 from tests.control.support import FUNCTIONS, FakeContext, sqs_record
 from tests.control.test_actions import AFTER, FAST, KIND, PROVIDER, add_task
 

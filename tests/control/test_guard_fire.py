@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from livectl import control
-from livectl.ledger import task_pk
-from livectl.retry import RetryPolicy
+from livectl.control import service as control
+from livectl.providers.retry import RetryPolicy
+from livectl.store.ledger import task_pk
 from tests.control.support import FakeContext, sqs_event
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]
@@ -36,7 +36,7 @@ def run(stack: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def note_end(stack: Any, task_id: str) -> None:
-    """What the schedule manager writes when a 302/310/312 reaches it (livectl.guard_manager.GuardState)."""
+    """What the schedule manager writes when a 302/310/312 reaches it (livectl.guard.manager.GuardState)."""
     stack.client("dynamodb").update_item(
         TableName=stack.settings.ledger_table,
         Key={"pk": {"S": task_pk("trtc", task_id)}, "sk": {"S": "STATE"}},

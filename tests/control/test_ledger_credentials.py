@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from livectl import credentials
 from livectl.errors import AwsServiceError, PermanentProviderError
-from livectl.ledger import COMMAND_TTL, Ledger, task_pk
+from livectl.providers import credentials
+from livectl.store.ledger import COMMAND_TTL, Ledger, task_pk
 from tests.control.support import DEMO_SECRET, LEDGER
 
 pytestmark = pytest.mark.aws

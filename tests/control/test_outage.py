@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from livectl import control, redelivery
-from livectl.retry import RetryPolicy
+from livectl.control import redelivery
+from livectl.control import service as control
+from livectl.providers.retry import RetryPolicy
 from tests.control.support import FakeContext
 from tests.control.test_reliability import dlq_bodies, to_lambda_record
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from livectl import control
+from livectl.control import service as control
 from livectl.errors import TransientProviderError
 from tests.control.support import FakeContext, sqs_record
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from livectl import control
-from livectl.catalogue import ACTIONS, TRTC, Action
-from livectl.clients import ProviderClient
-from livectl.retry import RetryPolicy
+from livectl.control import service as control
+from livectl.providers.catalogue import ACTIONS, TRTC, Action
+from livectl.providers.clients import ProviderClient
+from livectl.providers.retry import RetryPolicy
 from tests.control.support import FakeContext, sqs_event, sqs_record
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]

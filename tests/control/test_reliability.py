@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from livectl import control
-from livectl.retry import RetryPolicy
+from livectl.control import service as control
+from livectl.providers.retry import RetryPolicy
 from tests.control.support import DEMO_SECRET, FUNCTIONS, TEST_SECRET, FakeContext, sqs_event
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]

@@ -25,9 +25,9 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.sign import Sign
 from tencentcloud.trtc.v20190722 import models, trtc_client
 
-from livectl.catalogue import ACTIONS, TRTC, validate_params
-from livectl.clients import prepare_request
-from livectl.signing import Credentials, tc3_signature
+from livectl.providers.catalogue import ACTIONS, TRTC, validate_params
+from livectl.providers.clients import prepare_request
+from livectl.providers.signing import Credentials, tc3_signature
 from tests.strategies import param_text
 
 pytestmark = pytest.mark.differential

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, VOLCENGINE, validate_params
-from livectl.clients import prepare_request
-from livectl.signing import Credentials, sign_volcengine
+from livectl.providers.catalogue import ACTIONS, CONFIRM_QUERIES, VOLCENGINE, validate_params
+from livectl.providers.clients import prepare_request
+from livectl.providers.signing import Credentials, sign_volcengine
 from tests.strategies import param_text
 
 pytestmark = pytest.mark.differential

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from livectl.signing import Credentials, sign_tc3, sign_volcengine
+from livectl.providers.signing import Credentials, sign_tc3, sign_volcengine
 
 VOLC = Credentials("AKLTDEMO", "demo-secret")
 TRTC = Credentials("AKIDDEMO", "demo-secret")

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from livectl.catalogue import ACTIONS
 from livectl.errors import PermanentProviderError
-from livectl.signing import Credentials, tc3_signature_over
+from livectl.providers.catalogue import ACTIONS
+from livectl.providers.signing import Credentials, tc3_signature_over
 from tests.emulator.helpers import trtc_error, volc_error
 
 pytestmark = pytest.mark.emulator

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
 
 pytestmark = pytest.mark.emulator
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from livectl.catalogue import ACTIONS
 from livectl.errors import Throttled, TransientProviderError
+from livectl.providers.catalogue import ACTIONS
 from livectl_cli.emulator import Emulator
 from tests.emulator.helpers import Raw, trtc_error, volc_error
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from livectl.catalogue import ACTIONS
 from livectl.errors import TransientProviderError, classify
+from livectl.providers.catalogue import ACTIONS
 from livectl_cli.emulator import Emulator
 from livectl_cli.emulator.latency import from_arguments
 from livectl_cli.main import build_parser

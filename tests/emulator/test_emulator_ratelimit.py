@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from livectl.catalogue import ACTIONS
-from livectl.signing import Credentials
+from livectl.providers.catalogue import ACTIONS
+from livectl.providers.signing import Credentials
 from tests.emulator.helpers import trtc_error
 
 pytestmark = pytest.mark.emulator

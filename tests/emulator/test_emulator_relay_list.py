@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from livectl.catalogue import CONFIRM_QUERIES
-from livectl.signing import Credentials
+from livectl.providers.catalogue import CONFIRM_QUERIES
+from livectl.providers.signing import Credentials
 from tests.emulator.helpers import volc_error
 
 pytestmark = pytest.mark.emulator

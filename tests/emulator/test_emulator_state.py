@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from livectl.catalogue import ACTIONS
 from livectl.errors import AlreadyDone, PermanentProviderError
-from livectl.operations import perform
-from livectl.retry import RetryPolicy
+from livectl.providers.catalogue import ACTIONS
+from livectl.providers.operations import perform
+from livectl.providers.retry import RetryPolicy
 from tests.emulator.helpers import trtc_error, volc_error
 
 pytestmark = pytest.mark.emulator

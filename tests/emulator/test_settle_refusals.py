@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import requests
 
-from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, LIST_PAGE_SIZE_MAX, TRTC, Action
-from livectl.clients import ProviderClient
 from livectl.errors import PermanentProviderError, TransientProviderError
-from livectl.operations import perform
-from livectl.retry import RetryPolicy
+from livectl.providers.catalogue import ACTIONS, CONFIRM_QUERIES, LIST_PAGE_SIZE_MAX, TRTC, Action
+from livectl.providers.clients import ProviderClient
+from livectl.providers.operations import perform
+from livectl.providers.retry import RetryPolicy
 from livectl_cli.emulator.model import PROCESSED_FAULTS, PULL_STATUSES
 
 pytestmark = pytest.mark.emulator

@@ -16,7 +16,7 @@ import boto3
 import pytest
 import requests
 
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
 from livectl_cli.local.stack import LocalConfig, LocalStack
 from livectl_cli.main import main
 

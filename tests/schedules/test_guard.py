@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from livectl.callback_service import CallbackService
-from livectl.callback_store import CallbackStore
-from livectl.callbacks import LOCAL_CALLBACK_KEY, LOCAL_SDK_APP_ID, CallbackConfig
 from livectl.errors import InvalidCommand
 from livectl.events import EventPublisher
-from livectl.guard import GuardPolicies, SignalSender, apply_fields, default_policy, format_duration, signal_for
-from livectl.guard_manager import handle_guard_request
-from livectl.schedule_manager import ScheduleDeps, handle_schedule_request
-from livectl.schedules import schedule_name
-from livectl.signing import trtc_callback_sign
+from livectl.guard.manager import handle_guard_request
+from livectl.guard.policy import GuardPolicies, SignalSender, apply_fields, default_policy, format_duration, signal_for
+from livectl.providers.signing import trtc_callback_sign
+from livectl.schedules.scheduler import schedule_name
+from livectl.schedules.service import ScheduleDeps, handle_schedule_request
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY, LOCAL_SDK_APP_ID, CallbackConfig
+from livectl.webhook.service import CallbackService
+from livectl.webhook.store import CallbackStore
 from tests.schedules.conftest import BUS, TABLE
 
 pytestmark = pytest.mark.aws
@@ -329,7 +329,7 @@ def test_only_starts_and_ends_signal_and_a_stale_relay_status_does_not(guard):
     ],
 )
 def test_signal_for(group, event_type, status, task_id, applied, expected):
-    from livectl.callbacks import Callback
+    from livectl.webhook.callbacks import Callback
 
     payload = {} if status is None else {"Status": status}
     cb = Callback(group, event_type, 1, LOCAL_SDK_APP_ID, task_id, None, None, 5, None, payload, "k", b"")

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from livectl import schedule_manager
 from livectl.errors import InvalidCommand
-from livectl.ledger import Ledger
-from livectl.schedule_manager import ScheduleDeps, handle_schedule_request
-from livectl.schedules import MAX_HORIZON, parse_duration, resolve_when
+from livectl.schedules import service as schedule_manager
+from livectl.schedules.scheduler import MAX_HORIZON, parse_duration, resolve_when
+from livectl.schedules.service import ScheduleDeps, handle_schedule_request
+from livectl.store.ledger import Ledger
 from tests.schedules.conftest import TABLE
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

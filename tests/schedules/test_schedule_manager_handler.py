@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from livectl.schedules import schedule_name
+from livectl.schedules.scheduler import schedule_name
 from tests.schedules.conftest import sample
 
 pytestmark = pytest.mark.aws

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from livectl.command import parse_command
 from livectl.errors import InvalidCommand
-from livectl.schedules import (
+from livectl.schedules.scheduler import (
     MAX_EVENT_AGE_SECONDS,
     STOP_ACTIONS,
     ScheduleTarget,

@@ -9,9 +9,9 @@ import pytest
 
 from livectl.command import parse_command
 from livectl.errors import AwsServiceError, PermanentProviderError
-from livectl.ledger import Ledger
-from livectl.schedule_manager import ScheduleDeps, handle_schedule_request
-from livectl.schedules import ScheduleTarget, StopScheduler, build_schedule_request, schedule_name
+from livectl.schedules.scheduler import ScheduleTarget, StopScheduler, build_schedule_request, schedule_name
+from livectl.schedules.service import ScheduleDeps, handle_schedule_request
+from livectl.store.ledger import Ledger
 from tests.schedules.conftest import GROUP, sample
 
 pytestmark = pytest.mark.aws

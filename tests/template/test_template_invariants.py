@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from livectl.catalogue import ACTIONS
-from livectl.ratelimit import per_container_share
-from livectl.redelivery import max_receive_count, redelivery_span
+from livectl.control.redelivery import max_receive_count, redelivery_span
+from livectl.providers.catalogue import ACTIONS
+from livectl.providers.ratelimit import per_container_share
 from tests.template.transformed import (
     ACCOUNT,
     ACTION_FUNCTIONS,
@@ -198,7 +198,7 @@ def test_the_50_qps_action_gets_more_containers_than_two(cfn, defaults):
 
 
 def test_action_queues_redrive_after_the_receives_the_outage_tolerance_needs(cfn, source):
-    """Every action queue's maxReceiveCount is livectl.redelivery's for each allowed OutageToleranceMinutes
+    """Every action queue's maxReceiveCount is livectl.control.redelivery's for each allowed OutageToleranceMinutes
     (the redelivery schedule replaced the fixed 5 x VisibilityTimeout, which dead-lettered after ~15 minutes)."""
     for _fid, (_, queue, _) in ACTION_FUNCTIONS.items():
         limits = receive_limits(cfn["Resources"][queue]["Properties"]["RedrivePolicy"], source)
@@ -487,7 +487,7 @@ def test_one_role_per_function(cfn):
 def test_guard_policy_defaults_reach_the_schedule_manager_and_read_back_as_a_policy(cfn, defaults, source):
     """The template's Guard* parameters are the schedule manager's defaults, and they parse as a policy; the
     per-app overrides live under one SSM path that only the schedule manager reads."""
-    from livectl.guard import default_policy
+    from livectl.guard.policy import default_policy
 
     env = {
         k: str(resolve(v, defaults))
@@ -514,6 +514,6 @@ def test_guard_policy_defaults_reach_the_schedule_manager_and_read_back_as_a_pol
 
 
 def test_every_guard_region_is_a_region_of_some_guarded_action(source):
-    from livectl.guard import GUARD_REGIONS
+    from livectl.guard.policy import GUARD_REGIONS
 
     assert source["Parameters"]["GuardRegion"]["AllowedValues"] == list(GUARD_REGIONS)

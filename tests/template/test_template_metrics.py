@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
 from livectl_cli.local.metrics import TAP
 from livectl_cli.local.stack import DEMO_CALLBACK_KEY, LocalConfig, LocalStack
 from tests.template.operations import MetricRef, referenced_custom_metrics

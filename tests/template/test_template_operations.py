@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from livectl.catalogue import ACTIONS
+from livectl.providers.catalogue import ACTIONS
 from livectl_cli.operator_commands import ACTION_STEMS
 from tests.template.operations import (
     alarm_metrics,

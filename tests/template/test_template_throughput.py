@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from livectl.catalogue import ACTIONS
-from livectl.container import DEFAULT_WINDOW_MARGIN
-from livectl.ratelimit import per_container_share
+from livectl.control.container import DEFAULT_WINDOW_MARGIN
+from livectl.providers.catalogue import ACTIONS
+from livectl.providers.ratelimit import per_container_share
 from tests.template.test_template_invariants import esm_of
 from tests.template.transformed import ACTION_FUNCTIONS, resolve
 

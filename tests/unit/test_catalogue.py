@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livectl.catalogue import (
+from livectl.command import parse_command
+from livectl.errors import InvalidCommand
+from livectl.providers.catalogue import (
     ACTIONS,
     CONFIRM_QUERIES,
     TRTC,
@@ -26,9 +28,7 @@ from livectl.catalogue import (
     task_id_of,
     validate_params,
 )
-from livectl.command import parse_command
-from livectl.errors import InvalidCommand
-from livectl.operations import Outcome
+from livectl.providers.operations import Outcome
 
 pytestmark = pytest.mark.unit
 
@@ -328,7 +328,7 @@ def test_printable_text_parameters_still_pass(text: str) -> None:
 
 
 def test_the_schema_refuses_the_same_characters_as_the_catalogue() -> None:
-    from livectl.catalogue import FORBIDDEN_CHARS
     from livectl.command import load_schema
+    from livectl.providers.catalogue import FORBIDDEN_CHARS
 
     assert load_schema()["definitions"]["Text"]["not"] == {"pattern": f"[{FORBIDDEN_CHARS}]"}

@@ -19,8 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from livectl import __version__
-from livectl.catalogue import get_action
-from livectl.clients import USER_AGENT, ProviderClient, http_session, parse_response
 from livectl.errors import (
     AlreadyDone,
     LivectlError,
@@ -28,9 +26,11 @@ from livectl.errors import (
     Throttled,
     TransientProviderError,
 )
-from livectl.operations import perform
-from livectl.retry import RetryPolicy
-from livectl.signing import Credentials
+from livectl.providers.catalogue import get_action
+from livectl.providers.clients import USER_AGENT, ProviderClient, http_session, parse_response
+from livectl.providers.operations import perform
+from livectl.providers.retry import RetryPolicy
+from livectl.providers.signing import Credentials
 
 pytestmark = pytest.mark.unit
 
@@ -475,7 +475,7 @@ def test_get_pull_record_keeps_raw_status(provider):
 
 
 def test_limiter_is_consulted_per_attempt(provider):
-    from livectl.ratelimit import WindowLimiter
+    from livectl.providers.ratelimit import WindowLimiter
 
     clock = Clock()
     limiter = WindowLimiter(1, 1.0, monotonic=clock.monotonic, sleep=clock.sleep)

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from livectl.catalogue import get_action
-from livectl.clients import parse_response
 from livectl.errors import (
     ERROR_CLASSES,
     TENCENT_CODES,
@@ -31,6 +29,8 @@ from livectl.errors import (
     classify,
     provider_error,
 )
+from livectl.providers.catalogue import get_action
+from livectl.providers.clients import parse_response
 
 pytestmark = pytest.mark.unit
 

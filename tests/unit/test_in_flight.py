@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from livectl.catalogue import ACTIONS
-from livectl.container import DEFAULT_IN_FLIGHT, Container, Settings
+from livectl.control.container import DEFAULT_IN_FLIGHT, Container, Settings
 from livectl.errors import TransientProviderError
-from livectl.operations import perform
-from livectl.ratelimit import WindowLimiter
-from livectl.retry import RetryPolicy
-from livectl.signing import Credentials
+from livectl.providers.catalogue import ACTIONS
+from livectl.providers.operations import perform
+from livectl.providers.ratelimit import WindowLimiter
+from livectl.providers.retry import RetryPolicy
+from livectl.providers.signing import Credentials
 
 pytestmark = pytest.mark.unit
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livectl.catalogue import ACTIONS
 from livectl.errors import Throttled
-from livectl.ratelimit import WindowLimiter, per_container_share
+from livectl.providers.catalogue import ACTIONS
+from livectl.providers.ratelimit import WindowLimiter, per_container_share
 
 pytestmark = pytest.mark.unit
 

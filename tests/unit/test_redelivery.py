@@ -1,4 +1,4 @@
-"""The redelivery schedule (livectl.redelivery) keeps the promise of every OutageToleranceMinutes value the
+"""The redelivery schedule (livectl.control.redelivery) keeps the promise of every OutageToleranceMinutes value the
 template allows: an outage of T up to the value sends nothing to a DLQ, costs a bounded number of provider calls,
 and every command's next call comes within 180 s of recovery. Outages are simulated second by second."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livectl import redelivery as r
+from livectl.control import redelivery as r
 
 pytestmark = pytest.mark.unit
 

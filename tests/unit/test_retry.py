@@ -10,8 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livectl.catalogue import get_action
-from livectl.clients import prepare_request
 from livectl.errors import (
     AlreadyDone,
     InvalidCommand,
@@ -20,8 +18,10 @@ from livectl.errors import (
     Throttled,
     TransientProviderError,
 )
-from livectl.retry import RetryPolicy, full_jitter_delay, retry_call
-from livectl.signing import Credentials
+from livectl.providers.catalogue import get_action
+from livectl.providers.clients import prepare_request
+from livectl.providers.retry import RetryPolicy, full_jitter_delay, retry_call
+from livectl.providers.signing import Credentials
 
 pytestmark = pytest.mark.unit
 

@@ -24,9 +24,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livectl.catalogue import ACTIONS, TRTC, VOLCENGINE, _dumps_flat, body_params, serialize_body, validate_params
-from livectl.clients import USER_AGENT, PreparedRequest, ProviderResponse, _load_json, prepare_request
-from livectl.signing import (
+from livectl.providers.catalogue import (
+    ACTIONS,
+    TRTC,
+    VOLCENGINE,
+    _dumps_flat,
+    body_params,
+    serialize_body,
+    validate_params,
+)
+from livectl.providers.clients import USER_AGENT, PreparedRequest, ProviderResponse, _load_json, prepare_request
+from livectl.providers.signing import (
     Credentials,
     _KeyedHmac,
     sign_tc3,

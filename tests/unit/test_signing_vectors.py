@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from livectl.catalogue import get_action, validate_params
-from livectl.clients import prepare_request
-from livectl.signing import (
+from livectl.providers.catalogue import get_action, validate_params
+from livectl.providers.clients import prepare_request
+from livectl.providers.signing import (
     Credentials,
     sign_tc3,
     sign_volcengine,

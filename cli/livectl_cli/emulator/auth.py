@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from livectl.signing import TC3_ALGORITHM, VOLC_ALGORITHM, tc3_signature_over, volcengine_signature
+from livectl.providers.signing import TC3_ALGORITHM, VOLC_ALGORITHM, tc3_signature_over, volcengine_signature
 
 MAX_SKEW_SECONDS = 300.0
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
 from livectl_cli.emulator.model import RELAY_STATUS_CODES, Task
 
 CALLBACK_TIMEOUT = 5.0  # TRTC counts no answer within 5 s as a failure

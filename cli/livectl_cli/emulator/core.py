@@ -19,8 +19,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
-from livectl.catalogue import ACTIONS, CONFIRM_QUERIES, TRTC, VOLCENGINE, Action, PullRecordStatus, validate_params
 from livectl.errors import InvalidCommand
+from livectl.providers.catalogue import (
+    ACTIONS,
+    CONFIRM_QUERIES,
+    TRTC,
+    VOLCENGINE,
+    Action,
+    PullRecordStatus,
+    validate_params,
+)
 from livectl_cli.emulator import auth
 from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events, start_events
 from livectl_cli.emulator.latency import LatencyModel

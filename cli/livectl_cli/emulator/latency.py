@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from livectl.catalogue import TRTC, VOLCENGINE
+from livectl.providers.catalogue import TRTC, VOLCENGINE
 from livectl_cli.emulator.model import SpecError
 
 PROVIDERS = (VOLCENGINE, TRTC)

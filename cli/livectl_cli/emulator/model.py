@@ -1,7 +1,7 @@
 """The emulator's state: tasks and their state machines, fault rules, sliding one-second rate windows.
 
 Everything here is plain data plus small pure-ish helpers; `core.py` holds the lock and drives them.
-Task kinds, providers and QPS come from `livectl.catalogue`; nothing here restates a parameter list.
+Task kinds, providers and QPS come from `livectl.providers.catalogue`; nothing here restates a parameter list.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from livectl.catalogue import (
+from livectl.providers.catalogue import (
     ACTIONS,
     CONFIRM_QUERIES,
     DELETE_CLOUD_RECORDING_REGIONS,

@@ -295,7 +295,7 @@ class Demo:
             f"{len(scheduled)} events",
         )
         assert self.stack.clock is not None
-        from livectl.schedules import schedule_name
+        from livectl.schedules.scheduler import schedule_name
 
         cos_stop = schedule_name("DeleteCloudRecording", "default", "demo-cloudrec-cos")
         fired = [f for f in self.stack.clock.fired if f["name"] == cos_stop and f["error"] is None]

@@ -2,7 +2,7 @@
 
 One poller per SQS event source: up to `MaximumConcurrency` concurrent batches, each of at most `BatchSize`
 records gathered within `MaximumBatchingWindowInSeconds`. Each of the `MaximumConcurrency` workers is one
-simulated Lambda container with state of its own (`livectl.container.ContainerSlot`: rate limiter, HTTP session,
+simulated Lambda container with state of its own (`livectl.control.container.ContainerSlot`: rate limiter, HTTP session,
 boto3 clients, idempotency units), as a deployed fleet has: concurrent batches never share a container, so the
 local stack's rate is the fleet's, not 1/C of it. The handler gets a real SQS event; afterwards the
 succeeded records are deleted. Failed records stay in flight until the queue's visibility timeout expires
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from livectl.container import ContainerSlot, use_slot
+from livectl.control.container import ContainerSlot, use_slot
 from livectl_cli.local.functions import Invocation, LocalFunction, SqsSource
 from livectl_cli.local.handler_output import summary
 

@@ -153,7 +153,8 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        from livectl import aws, credentials
+        from livectl import aws
+        from livectl.providers import credentials
 
         cfg = self.config
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -361,7 +362,8 @@ class LocalStack:
         self._restore_env()
         self._quiet.close()
         try:
-            from livectl import aws, credentials
+            from livectl import aws
+            from livectl.providers import credentials
 
             aws.reset_clients()
             credentials.reset()

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from livectl.catalogue import Action, get_action, task_id_of, validate_params
 from livectl.errors import InvalidCommand
+from livectl.providers.catalogue import Action, get_action, task_id_of, validate_params
 
 SCHEMA_FILE = "command.schema.json"
 DEFAULT_ACCOUNT = "default"
@@ -51,7 +51,7 @@ class Command:
     not_after: datetime | None
     key: str
     scheduled_at: datetime | None = None  # an auto-stop's firing time: lateness is measured from it
-    via: str | None = None  # "guard": armed by the cost guard (livectl.guard), carried into outcome events
+    via: str | None = None  # "guard": armed by the cost guard (livectl.guard.policy), carried into outcome events
 
     @property
     def name(self) -> str:

@@ -27,10 +27,10 @@ from typing import Any
 from livectl import aws
 from livectl import command as contract
 from livectl.errors import InvalidCommand
-from livectl.guard import KIND_ACTIONS, GuardPolicy
-from livectl.ledger import COMMAND_TTL, STATE_SK, _av, _plain, iso, task_pk
-from livectl.schedule_manager import ScheduleDeps, handle_schedule_request
-from livectl.schedules import MAX_HORIZON, build_schedule_request, parse_duration, schedule_name, to_utc
+from livectl.guard.policy import KIND_ACTIONS, GuardPolicy
+from livectl.schedules.scheduler import MAX_HORIZON, build_schedule_request, parse_duration, schedule_name, to_utc
+from livectl.schedules.service import ScheduleDeps, handle_schedule_request
+from livectl.store.ledger import COMMAND_TTL, STATE_SK, _av, _plain, iso, task_pk
 
 PROVIDER = "trtc"
 MIN_LEAD = timedelta(seconds=5)  # a guard whose budget has already run out (a late 301) fires this soon

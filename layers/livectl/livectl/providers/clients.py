@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from livectl import __version__
-from livectl.catalogue import TRTC, VOLCENGINE, Action, region_param, serialize_body
 from livectl.errors import LivectlError, Throttled, TransientProviderError, provider_error
-from livectl.signing import Credentials, epoch_seconds, sign_volcengine, tc3_headers, tc3_request_head
+from livectl.providers.catalogue import TRTC, VOLCENGINE, Action, region_param, serialize_body
+from livectl.providers.signing import Credentials, epoch_seconds, sign_volcengine, tc3_headers, tc3_request_head
 
 if TYPE_CHECKING:  # requests costs ~60-150 ms to import; only the send path needs it
     import requests

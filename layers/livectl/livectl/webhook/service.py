@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from livectl.callback_effects import Effects, effects_of, relay_detail, upload_failed_detail, uploaded_detail
-from livectl.callback_store import Applied, CallbackStore
-from livectl.callbacks import (
+from livectl.events import EventPublisher
+from livectl.guard.policy import SignalSender, signal_for
+from livectl.webhook.callbacks import (
     ACK,
     DEFAULT_MAX_BYTES,
     DEFAULT_WINDOW_SECONDS,
@@ -26,8 +26,8 @@ from livectl.callbacks import (
     request_from_event,
     verify,
 )
-from livectl.events import EventPublisher
-from livectl.guard import SignalSender, signal_for
+from livectl.webhook.effects import Effects, effects_of, relay_detail, upload_failed_detail, uploaded_detail
+from livectl.webhook.store import Applied, CallbackStore
 
 
 def events_for(cb: Callback, effects: Effects, applied: Applied) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from livectl.catalogue import LIST_PAGE_SIZE_MAX, Action, PullRecordStatus, provider_action, task_id_of
-from livectl.clients import ProviderClient, ProviderResponse
 from livectl.errors import AlreadyDone, LivectlError, TransientProviderError
-from livectl.ratelimit import WindowLimiter
-from livectl.retry import RetryPolicy, retry_call, utc_now
-from livectl.signing import Credentials
+from livectl.providers.catalogue import LIST_PAGE_SIZE_MAX, Action, PullRecordStatus, provider_action, task_id_of
+from livectl.providers.clients import ProviderClient, ProviderResponse
+from livectl.providers.ratelimit import WindowLimiter
+from livectl.providers.retry import RetryPolicy, retry_call, utc_now
+from livectl.providers.signing import Credentials
 
 Observer = Callable[[str, float, LivectlError | None], None]
 

@@ -29,9 +29,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livectl import aws
-from livectl.callback_effects import Effects, FileRecord
-from livectl.callbacks import Callback
 from livectl.errors import AwsServiceError
+from livectl.webhook.callbacks import Callback
+from livectl.webhook.effects import Effects, FileRecord
 
 STATE_SK = "STATE"
 FILE_SK_PREFIX = "FILE#"

@@ -9,7 +9,7 @@ its start plus the app's maximum; when it ends by other means (302/310/312, rela
   one GetParametersByPath read (cached `max_age` seconds, Powertools' SSM provider) serves every app.
 - **Signals**: the webhook does not arm inline. It sends one small message per start or end to the schedule
   manager's queue (`{"guard": "arm" | "end", ...}`); the schedule manager owns the state machine
-  (`livectl.guard_manager`). One SQS SendMessage keeps the callback fast, and a Scheduler hiccup is retried by
+  (`livectl.guard.manager`). One SQS SendMessage keeps the callback fast, and a Scheduler hiccup is retried by
   the queue (with a DLQ) instead of failing the callback, whose retries TRTC gives up after a minute.
 """
 
@@ -23,11 +23,11 @@ from datetime import timedelta
 from typing import Any
 
 from livectl import aws
-from livectl.callbacks import GROUP_RECORDING, GROUP_RELAY, Callback
-from livectl.callbacks import _int as int_field  # the docs send numbers and digit strings alike
-from livectl.catalogue import DELETE_CLOUD_RECORDING_REGIONS, STOP_PUBLISH_CDN_REGIONS
 from livectl.errors import InvalidCommand
-from livectl.schedules import parse_duration
+from livectl.providers.catalogue import DELETE_CLOUD_RECORDING_REGIONS, STOP_PUBLISH_CDN_REGIONS
+from livectl.schedules.scheduler import parse_duration
+from livectl.webhook.callbacks import GROUP_RECORDING, GROUP_RELAY, Callback
+from livectl.webhook.callbacks import _int as int_field  # the docs send numbers and digit strings alike
 
 GUARD_KEY = "guard"
 KIND_ACTIONS = {"cloud_recording": "DeleteCloudRecording", "cdn_publish": "StopPublishCdnStream"}

@@ -10,7 +10,7 @@ batch and keeps Powertools' success/failure handlers single-threaded, where a th
 Per record, in its worker thread:
 - a copy of the submitting thread's `contextvars` context, so the Logger's `thread_safe_append_keys` (message id,
   action) belong to that record alone and vanish when it ends (pool threads are reused);
-- metrics: each record collects its own (`livectl.command_metrics`) and adds them to the invocation's metric
+- metrics: each record collects its own (`livectl.control.metrics`) and adds them to the invocation's metric
   set under one lock when it is done.
 """
 
@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from livectl.container import Container
-from livectl.redelivery import redelivery_delay
+from livectl.control.container import Container
+from livectl.control.redelivery import redelivery_delay
 
 
 def is_sqs_batch(event: Any) -> bool:

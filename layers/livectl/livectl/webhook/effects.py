@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from livectl.callbacks import (
+from livectl.webhook.callbacks import (
     GROUP_RECORDING,
     GROUP_RELAY,
     LEAVE_CODES,

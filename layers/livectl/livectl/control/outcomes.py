@@ -5,7 +5,7 @@ AWS calls per outcome (docs/DESIGN.md, "AWS calls per command"): STATE + command
 PutEvents, then the `published` mark. A failure for good adds its FAILED#<day> item to that transaction.
 
 Metrics: each outcome counts into the record's `CommandMetrics`; `control.process_command` adds them to the
-invocation's metric set under one lock when the record is done (`livectl.command_metrics`).
+invocation's metric set under one lock when the record is done (`livectl.control.metrics`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
-from livectl import command_metrics as cm
 from livectl.bounds import NAME_BYTES, clip, clip_json
-from livectl.catalogue import PullRecordStatus
 from livectl.command import Command
-from livectl.command_metrics import CommandMetrics
-from livectl.container import Container
+from livectl.control import metrics as cm
+from livectl.control.container import Container
+from livectl.control.metrics import CommandMetrics
 from livectl.errors import InvalidCommand, LivectlError
-from livectl.ledger import COMMAND_TTL, iso, rejected_pk, task_pk
+from livectl.providers.catalogue import PullRecordStatus
+from livectl.store.ledger import COMMAND_TTL, iso, rejected_pk, task_pk
 
 # Powertools' Metrics instances share one metric set per process. An invocation counts into an EphemeralMetrics
 # of its own instead (control.invocation_metrics): functions sharing a process (the local stack) or overlapping
@@ -49,7 +49,7 @@ def log() -> Logger:
 
 
 def log_keys(command: Command, **more: Any) -> dict[str, Any]:
-    """A log line's keys about the command. The record's `message_id` is not among them: `livectl.batch` appends
+    """A log line's keys about the command. The record's `message_id` is not among them: `livectl.control.batch` appends
     it to the Logger for the whole record (`thread_safe_append_keys`), so every line of that record carries it,
     deeper modules' too, and no other record's line does."""
     keys = {"action": command.name, "task_id": command.task_id, "account": command.account, "key": command.key}

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from livectl.catalogue import provider_action
-from livectl.retry import RetryPolicy, utc_now
+from livectl.providers.catalogue import provider_action
+from livectl.providers.retry import RetryPolicy, utc_now
 
 DEFAULT_IDEMPOTENCY_EXPIRES = 86400  # ≥ maxReceiveCount (5) × visibility timeout (6 × function timeout)
 DEFAULT_DEADLINE_MARGIN = 3.0  # seconds kept back from the invocation's remaining time
@@ -30,7 +30,7 @@ DEFAULT_MIN_CALL_BUDGET = 1.0  # do not start a provider call with less time tha
 # answer, which is retried with backoff; RATE_WINDOW_MARGIN widens it.
 DEFAULT_WINDOW_MARGIN = 0.02
 # The spacing between one container's grants, as a fraction of the fair interval window / share (0: bursts);
-# livectl.ratelimit explains why grants are paced at all.
+# livectl.providers.ratelimit explains why grants are paced at all.
 DEFAULT_RATE_PACING = 0.5
 # Records of one batch in flight at once (the template's BatchSize): every record of a batch is in flight, so a
 # provider round trip of up to ~1 s costs no throughput (docs/DESIGN.md, "Throughput").
@@ -128,7 +128,7 @@ class Container:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                from livectl.clients import ProviderClient, pooled_session
+                from livectl.providers.clients import ProviderClient, pooled_session
 
                 self._client = ProviderClient(self.settings.endpoints, session=pooled_session(self.settings.in_flight))
             return self._client
@@ -137,7 +137,7 @@ class Container:
     def ledger(self) -> Any:
         with self._lock:
             if self._ledger is None:
-                from livectl.ledger import Ledger
+                from livectl.store.ledger import Ledger
 
                 self._ledger = Ledger(self.settings.ledger_table, self.aws_client("dynamodb"))
             return self._ledger
@@ -164,7 +164,7 @@ class Container:
     def prepare(self, action: str) -> None:
         """Build everything the workers share before they start (clients, the idempotent unit, the secrets
         provider): creating boto3 clients from several threads at once can fail (botocore#2991)."""
-        from livectl import credentials
+        from livectl.providers import credentials
 
         _ = self.client, self.ledger, self.publisher, self.pool
         self.unit(action)
@@ -180,7 +180,7 @@ class Container:
         """The limiter for (action, account): floor(QPS / MaximumConcurrency) calls per 1 + margin seconds, paced
         `rate_pacing` x the fair interval apart, shared by every record in flight in this container. `action` may
         be a confirm query, which the provider counts apart from the action it settles."""
-        from livectl.ratelimit import WindowLimiter, per_container_share
+        from livectl.providers.ratelimit import WindowLimiter, per_container_share
 
         with self._lock:
             limiter = self._limiters.get((action, account))
@@ -215,7 +215,7 @@ class Container:
         of its own. Powertools 3.37's `BasePersistenceLayer` keeps per-call data in arguments, but `configure()`
         rewrites `function_name` (the key prefix) on every call: one layer per unit, never shared across
         prefixes, keeps concurrent calls' keys from crossing (tests/control/test_concurrency.py)."""
-        from livectl.control import provider_call
+        from livectl.control.service import provider_call
 
         with self._lock:
             found = self._units.get(action)

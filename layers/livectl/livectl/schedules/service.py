@@ -23,9 +23,8 @@ from livectl import command as contract
 from livectl.bounds import NAME_BYTES, clip
 from livectl.errors import InvalidCommand, LivectlError
 from livectl.events import EventPublisher
-from livectl.guard import DEFAULT_MAX_AGE, GUARD_KEY, GuardPolicies, default_policy
-from livectl.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
-from livectl.schedules import (
+from livectl.guard.policy import DEFAULT_MAX_AGE, GUARD_KEY, GuardPolicies, default_policy
+from livectl.schedules.scheduler import (
     DEFAULT_STALE_AFTER_SECONDS,
     STOP_ACTIONS,
     ScheduleTarget,
@@ -37,6 +36,7 @@ from livectl.schedules import (
     schedule_name,
     to_utc,
 )
+from livectl.store.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
 
 REQUEST_KEYS = ("at", "after", "cancel")
 
@@ -115,7 +115,7 @@ def _apply(raw: str | bytes | Mapping[str, Any], deps: ScheduleDeps, now: dateti
             raise InvalidCommand('a list request is exactly {"list": true}', field="list")
         return {"status": "listed", "schedules": [s.as_dict() for s in deps.scheduler.list()]}
     if isinstance(doc, dict) and GUARD_KEY in doc:
-        from livectl.guard_manager import handle_guard_request  # imports this module: load on first use
+        from livectl.guard.manager import handle_guard_request  # imports this module: load on first use
 
         return handle_guard_request(doc, deps, now)
     kind, value, rest = split_request(doc)

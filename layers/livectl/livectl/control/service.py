@@ -1,12 +1,12 @@
 """Message-triggered control: the one function every action handler calls.
 
 `handle_event(event, context, action_name, settings)` accepts an SQS batch (its records in flight together, see
-`livectl.batch`; partial batch response) or a direct EventBridge Scheduler invocation whose event is the command
+`livectl.control.batch`; partial batch response) or a direct EventBridge Scheduler invocation whose event is the command
 itself. Per command:
 
-    validate → stale check → idempotent provider call → ledger → outcome event → metrics   (`livectl.outcomes`)
+    validate → stale check → idempotent provider call → ledger → outcome event → metrics   (`livectl.control.outcomes`)
 
-The container's state (settings, limiters, clients, idempotent units, worker threads) is `livectl.container`.
+The container's state (settings, limiters, clients, idempotent units, worker threads) is `livectl.control.container`.
 
 Exactly once: the idempotent unit is ONLY the provider call (Powertools `idempotent_function` on the command's
 business key). Its result is stored; the ledger writes and the event that follow are safe to repeat, so a crash
@@ -19,8 +19,8 @@ What happens to a record:
   provider call; the record succeeds.
 - permanent provider error → ledger failed, `Task Stop Failed` (stops), metric; the record succeeds.
 - transient / throttled after the in-invocation retry loop → ledger notes the error; the record FAILS and comes
-  back after the redelivery schedule's delay for its receive count (`livectl.redelivery`, set with
-  ChangeMessageVisibility by `livectl.batch`), up to maxReceiveCount, then the DLQ. Only the first receive
+  back after the redelivery schedule's delay for its receive count (`livectl.control.redelivery`, set with
+  ChangeMessageVisibility by `livectl.control.batch`), up to maxReceiveCount, then the DLQ. Only the first receive
   retries inside the invocation; later ones make one attempt each (the queue's delay is the backoff).
 - already done (the provider says the desired state already holds: the task is stopped, the relay runs) →
   success, recorded as stopped / restarted.
@@ -36,11 +36,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from livectl import command_metrics as cm
-from livectl.batch import is_sqs_batch, run_batch
 from livectl.command import Command, parse_command
-from livectl.command_metrics import CommandMetrics
-from livectl.container import (
+from livectl.control import metrics as cm
+from livectl.control.batch import is_sqs_batch, run_batch
+from livectl.control.container import (
     DEFAULT_DEADLINE_MARGIN,
     DEFAULT_IDEMPOTENCY_EXPIRES,
     DEFAULT_MIN_CALL_BUDGET,
@@ -53,9 +52,8 @@ from livectl.container import (
     reset,
     use_slot,
 )
-from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
-from livectl.ledger import iso
-from livectl.outcomes import (
+from livectl.control.metrics import CommandMetrics
+from livectl.control.outcomes import (
     applied,
     ended_before_the_guard,
     failed,
@@ -66,7 +64,9 @@ from livectl.outcomes import (
     reject,
     stale,
 )
-from livectl.redelivery import attempts_for
+from livectl.control.redelivery import attempts_for
+from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
+from livectl.store.ledger import iso
 
 __all__ = [
     "DEFAULT_DEADLINE_MARGIN",
@@ -108,8 +108,8 @@ def provider_call(
     A new command always reaches the provider, even when the ledger says the task is stopped: the provider is
     the source of truth (a task can run again outside livectl), a stop of a task that is already stopped
     costs one refused call that settles as "already done", and a ledger read would be one more AWS call."""
-    from livectl.credentials import load_credentials
-    from livectl.operations import perform
+    from livectl.providers.credentials import load_credentials
+    from livectl.providers.operations import perform
 
     credentials = load_credentials(command.provider, command.account, prefix=container.settings.secret_prefix)
     outcome = perform(
@@ -157,7 +157,7 @@ def handle_event(
     container: Container | None = None,
 ) -> dict[str, Any]:
     """The action functions' whole body. SQS batch → `{"batchItemFailures": [...]}`, the records in flight
-    together (`livectl.batch`); a direct Scheduler invocation → the command's result (a transient failure
+    together (`livectl.control.batch`); a direct Scheduler invocation → the command's result (a transient failure
     raises, so Lambda's async retry handles it)."""
     box = container or container_for(settings)
     # Before any record: the idempotency records' in-progress expiry comes from this context (Powertools #1745).

@@ -18,37 +18,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from livectl import aws
+from livectl.store.table import (
+    CONDITION_FAILED,
+    STATE_SK,
+    command_sk,
+    failed_pk,
+    iso,
+    rejected_pk,
+    task_pk,
+)
 
-STATE_SK = "STATE"
 COMMAND_TTL = timedelta(days=90)
 REJECTED_TTL = timedelta(days=30)
 FAILED_TTL = timedelta(days=30)  # outlives a DLQ's 14-day retention: a dead-lettered command's reason is still there
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def iso(at: datetime) -> str:
-    """One sortable form for every timestamp in the table (UTC, microseconds)."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def task_pk(provider: str, task_id: str) -> str:
-    return f"TASK#{provider}#{task_id}"
-
-
-def rejected_pk(at: datetime) -> str:
-    return f"REJECTED#{at.astimezone(UTC).date().isoformat()}"
-
-
-def failed_pk(at: datetime) -> str:
-    return f"FAILED#{at.astimezone(UTC).date().isoformat()}"
-
-
-def command_sk(at: str, key: str) -> str:
-    return f"CMD#{at}#{key}"
+_CONDITION_FAILED = CONDITION_FAILED
 
 
 def _av(value: Any) -> dict[str, Any]:

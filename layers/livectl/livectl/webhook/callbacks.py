@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from livectl.signing import trtc_callback_sign
+from livectl.providers.signing import trtc_callback_sign
 
 DEFAULT_MAX_BYTES = 65536
 # CALLBACK_MAX_BYTES is capped here: the callback's item stores the body as text (up to 3 bytes per byte received

@@ -11,7 +11,7 @@ import threading
 
 from livectl.aws import PERMANENT_AWS_CODES, error_code
 from livectl.errors import AwsServiceError, LivectlError, PermanentProviderError
-from livectl.signing import Credentials
+from livectl.providers.signing import Credentials
 
 DEFAULT_PREFIX = "livectl/"
 DEFAULT_MAX_AGE = 300

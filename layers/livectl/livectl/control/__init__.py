@@ -1,0 +1,1 @@
+"""Message-triggered control: the command's life after validation (batch, outcomes, redelivery)."""

@@ -1,0 +1,1 @@
+"""The cost guard: per-app budgets and the auto-stops that enforce them."""

@@ -1,0 +1,1 @@
+"""The two providers: catalogue, signing, clients, credentials, rate limit, retry, operations."""

@@ -1,0 +1,1 @@
+"""The ledger: one DynamoDB adapter and codec for the whole table."""

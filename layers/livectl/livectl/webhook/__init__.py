@@ -1,0 +1,1 @@
+"""The TRTC callback receiver: verify, interpret, record, publish."""
