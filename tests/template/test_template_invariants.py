@@ -120,7 +120,7 @@ def test_every_sqs_event_source_reports_partial_failures(cfn, defaults):
     for lid, esm in mappings.items():
         p = esm["Properties"]
         assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"], lid
-        assert 1 <= p["BatchSize"] <= 10, lid
+        assert 1 <= p["BatchSize"] <= 100, lid  # > 10 needs a batching window (test_template_throughput)
         assert p.get("MaximumBatchingWindowInSeconds", 0) <= 5, lid
         assert max_concurrency(p, defaults) >= 2, lid
 
@@ -191,10 +191,11 @@ def test_concurrency_times_per_container_share_stays_within_qps(cfn, source):
         assert default * per_container_share(qps, default) >= 0.95 * qps, (fid, default)
 
 
-def test_the_50_qps_action_gets_more_containers_than_two(cfn, defaults):
-    """StopPullRecordTask's quota is 5x the others': at two containers each would need 25 calls per window from
-    batches of 10 records (test_template_throughput models why five reach the quota)."""
-    assert max_concurrency(esm_of(cfn, "StopPullRecordFunction"), defaults) == 5
+def test_the_50_qps_action_runs_on_two_containers(cfn, defaults):
+    """StopPullRecordTask bills about C / QPS per command under a backlog: two containers (share 25 per window,
+    batches of 75, 25 in flight) reach its quota at 40 ms a command, where five cost 100 (test_template_throughput
+    models both)."""
+    assert max_concurrency(esm_of(cfn, "StopPullRecordFunction"), defaults) == 2
 
 
 def test_action_queues_redrive_after_the_receives_the_outage_tolerance_needs(cfn, source):
