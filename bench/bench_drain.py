@@ -6,8 +6,11 @@ The machinery, wired from template.yaml by the local stack's own pieces (no seco
   provider secrets (`livectl_cli.local.resources`): two moto_server processes, DynamoDB apart
   (`AWS_ENDPOINT_URL_DYNAMODB`), started through `moto_server_bench.py` (one moto hot spot mended);
   BENCH_DRAIN_MOTO=thread puts one `ThreadedMotoServer` in this process instead;
-- the provider emulator in-process, enforcing each action's documented QPS per account (sliding 1 s window,
-  the provider's own throttling codes), its round trip set per level through `configure(latency_ms, jitter_ms)`;
+- the provider emulator in a process of its own (`livectl emulator`, `harness.EmulatorProcess`), as the
+  providers are in the field, enforcing each action's documented QPS per account (sliding 1 s window, the
+  provider's own throttling codes), its round trip set per level through its admin API (latency_ms, jitter_ms);
+  BENCH_DRAIN_EMULATOR=thread runs it in this process instead, beside the containers (the earlier harness: its
+  arrival stamps then wait for a GIL the containers hold);
 - each action function's module imported as the local stack imports it (its `ACTION` and `SETTINGS`, read from
   the template's environment, MAX_CONCURRENCY included), and `livectl.control.service.handle_event` run by
   MaximumConcurrency (from the template) simulated Lambda containers: one thread and one `control.Container`
@@ -24,8 +27,10 @@ each, created before the clock starts. Figures:
 - per command: Lambda billed ms (invocation wall time / commands applied), ms waited for a limiter slot or a
   backoff (summed over the records, which run concurrently), AWS calls (botocore hook, by
   operation), and the cost per million commands (bench/field.py's price list);
-- the harness: CPU seconds per wall second of each moto process and of this process (containers + emulator),
-  from /proc/<pid>/stat, so a lane capped by moto says so.
+- the harness: CPU seconds per wall second of each moto process, of the emulator and of this process (the
+  containers and their pollers), from /proc/<pid>/stat, so a lane capped by moto says so; this process's CPU
+  per command is the most a Lambda container spends on one (the pollers' SQS calls are in it too), to size its
+  memory (vCPU share) for the in-flight count.
 BENCH_DRAIN_LATENCIES: comma-separated ms (default "0,150,400"); BENCH_DRAIN_JITTER: fraction (default 0.2).
 BENCH_DRAIN_MODE: "sequential" (one action at a time, default: AWS calls are attributed per action) or
 "concurrent" (the six at once; their limits are independent, the 2 CPUs are not).
@@ -34,15 +39,13 @@ BENCH_DRAIN_ACTIONS: comma-separated subset of action names.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,7 @@ MARGIN = os.environ.get("BENCH_DRAIN_MARGIN")
 # Likewise the limiter's pacing (Settings.rate_pacing, env RATE_PACING; "0" = a window's grants at once).
 PACING = os.environ.get("BENCH_DRAIN_PACING")
 MOTO = os.environ.get("BENCH_DRAIN_MOTO", "process")  # "process" (moto_server) or "thread" (ThreadedMotoServer)
+EMULATOR = os.environ.get("BENCH_DRAIN_EMULATOR", "process")  # "process" (livectl emulator) or "thread"
 FAILED_VISIBILITY = 1  # seconds before a failed record is delivered again (the template says 6 × timeout)
 TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
 
@@ -79,21 +83,7 @@ for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT, ROOT / "bench"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-
-@contextlib.contextmanager
-def environment(values: dict[str, str], drop: tuple[str, ...] = ()) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in (*values, *drop)}
-    for k in drop:
-        os.environ.pop(k, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+from harness import EmulatorProcess, MotoProcess, environment, load_average, max_in_any_second, quiet  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -133,7 +123,7 @@ class Lane:
 class Bench:
     def __init__(self) -> None:
         self.moto: Any = None
-        self.moto_procs: list[Any] = []
+        self.moto_procs: list[MotoProcess] = []
         self.endpoint = ""
         self.dynamodb_endpoint = ""
         self.emulator: Any = None
@@ -159,11 +149,10 @@ class Bench:
         from livectl_cli.local.functions import discover, import_handler
 
         if MOTO == "process":
-            endpoint = self._moto_process()
-            # DynamoDB (5 of a command's 6 AWS calls) gets a moto_server of its own: in AWS every service
+            # DynamoDB (4 of a command's 5 AWS calls) gets a moto_server of its own: in AWS every service
             # scales on its own, while one moto_server is one GIL-bound core shared by all of them.
-            self.dynamodb_endpoint = self._moto_process()
-            self._reset_moto(self.dynamodb_endpoint)
+            self.moto_procs = [MotoProcess(), MotoProcess()]
+            endpoint, self.dynamodb_endpoint = (m.endpoint for m in self.moto_procs)
         else:
             from livectl_cli.local import moto_fixes
 
@@ -173,8 +162,7 @@ class Bench:
             host, port = self.moto.get_host_and_port()
             endpoint = f"http://{host}:{port}"
         self.endpoint = endpoint
-        self._reset_moto(endpoint)
-        self.emulator = Emulator("127.0.0.1", 0, 0).start()
+        self.emulator = EmulatorProcess() if EMULATOR == "process" else Emulator("127.0.0.1", 0, 0).start()
         os.environ.update(
             {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or endpoint}
         )
@@ -225,40 +213,6 @@ class Bench:
         credentials.reset()
         control.reset()
 
-    def _moto_process(self) -> str:
-        """moto_server in a process of its own: on this machine it stands in for AWS, so it must not share
-        this process's GIL with the containers being measured."""
-        import socket
-        import urllib.request
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = Path(__file__).with_name("moto_server_bench.py")  # moto_server, one hot spot mended
-        self.moto_procs.append(
-            subprocess.Popen(
-                [sys.executable, str(server), "-H", "127.0.0.1", "-p", str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        endpoint = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):  # noqa: S310 - local
-                    return endpoint
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("moto_server did not start")
-
-    @staticmethod
-    def _reset_moto(endpoint: str) -> None:
-        import urllib.request
-
-        request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server on 127.0.0.1
-            pass
-
     def stop(self) -> None:
         from livectl import aws
         from livectl.control import service as control
@@ -270,15 +224,9 @@ class Bench:
         if self.emulator:
             self.emulator.stop()
         if self.moto:
-            self._reset_moto(self.endpoint)
             self.moto.stop()
         for proc in self.moto_procs:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:  # a loaded machine: the figures are in, do not lose them to this
-                proc.kill()
-                proc.wait()
+            proc.stop()
         for lane in self.lanes.values():
             sys.modules.pop(f"livectl_local_fn_{lane.spec.logical_id}", None)
         aws.reset_clients()
@@ -291,8 +239,12 @@ class Bench:
         level = f"{lane.latency_ms:g}ms"
         # Task ids and command ids carry the level: each level's tasks are new to the ledger and the idempotency table.
         task_ids = [f"{level}-{lane.action}-{i}" for i in range(lane.n)]
-        for task_id in task_ids:
-            self.emulator.add_task(kind, task_id, **({"status": status} if status else {}))
+        specs = [{"kind": kind, "task_id": t, **({"status": status} if status else {})} for t in task_ids]
+        if isinstance(self.emulator, EmulatorProcess):
+            self.emulator.add_tasks(specs)
+        else:
+            for spec in specs:
+                self.emulator.core.add_task(spec)
         bodies = [{"action": lane.action, "params": params(t), "id": t} for t in task_ids]
         for start in range(0, lane.n, 10):
             entries = [{"Id": str(j), "MessageBody": json.dumps(b)} for j, b in enumerate(bodies[start : start + 10])]
@@ -391,8 +343,11 @@ class Bench:
         for lane in lanes:
             self.fill(lane)
         timeout = 60 + 3 * max(lane.n / lane.qps for lane in lanes)
-        pids = [p.pid for p in self.moto_procs]
-        cpu_before = [cpu_seconds(pid) for pid in pids] + [cpu_seconds()]
+        # The moto processes (DynamoDB second), the emulator's when apart, then this process (None).
+        pids: list[int | None] = [p.pid for p in self.moto_procs]
+        if isinstance(self.emulator, EmulatorProcess):
+            pids.append(self.emulator.pid)
+        cpu_before = [cpu_seconds(pid) for pid in [*pids, None]]
         calls_before = self.counter.snapshot()
         began = time.monotonic()
         with quiet():  # Powertools JSON logs and EMF are still formatted and written, to /dev/null
@@ -407,44 +362,12 @@ class Bench:
             figures = self.measure(lane)
             figures["containers"] = lane.source.maximum_concurrency or lane.settings.max_concurrency
             figures["aws"] = aws_calls if len(lanes) == 1 else None  # attributed only one lane at a time
-            figures["cpu"] = cpu  # moto processes (DynamoDB first when split), then this process
+            figures["cpu"] = cpu  # as `pids`, then this process
+            figures["cpu_ms"] = cpu[-1] * wall * 1000 / max(1, lane.applied)  # this process's CPU per command
+            figures["load"] = load_average()
             print(describe(figures), flush=True)  # as each lane ends: a full run takes a while
             out.append(figures)
         return out
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """stdout (EMF) and every logging handler writing to stdout or stderr → /dev/null for the duration."""
-    import logging
-
-    loggers = [
-        logging.getLogger(),
-        *(v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)),
-    ]
-    handlers = [
-        h
-        for lg in loggers
-        for h in lg.handlers
-        if isinstance(h, logging.StreamHandler) and h.stream in (sys.stdout, sys.stderr, sys.__stdout__)
-    ]
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        saved = [(h, h.setStream(sink)) for h in handlers]
-        try:
-            yield
-        finally:
-            for h, stream in saved:
-                h.setStream(stream)
-
-
-def max_in_any_second(times: list[float]) -> int:
-    """The most calls in any window (t - 1 s, t], the emulator's own rule."""
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 AWS_ENV = {
@@ -502,13 +425,14 @@ def limiter_of(lane: Lane) -> str:
 
 def describe(f: dict[str, Any]) -> str:
     cpu = f["cpu"]
-    harness = ", ".join(f"{c:.2f}" for c in cpu[:-1]) or "in this process"
+    names = (["moto", "moto DynamoDB"] if MOTO == "process" else []) + (["emulator"] if EMULATOR == "process" else [])
+    harness = ", ".join(f"{n} {c:.2f}" for n, c in zip(names, cpu[:-1], strict=True)) or "all in this process"
     line = (
         f"    {f['latency_ms']:>4g} ms {f['action']:<22} QPS {f['qps']:>2} x{f['containers']}: {f['applied']}/{f['n']} "
         f"applied in {f['seconds']:.1f} s = {f['rate']:.2f}/s (peak {f['peak']}/s); provider calls {f['calls']}, "
         f"errors {f['errors']}, throttled {f['throttled']}, retried records {f['retried']}; limiter {f['limiter']}; "
-        f"billed {f['billed_ms']:.0f} ms/command, waited {f['waited_ms']:.0f} ms/command; CPU/wall: moto {harness}, "
-        f"this process {cpu[-1]:.2f}"
+        f"billed {f['billed_ms']:.0f} ms/command, waited {f['waited_ms']:.0f} ms/command; CPU-s per s: {harness}, "
+        f"this process (containers) {cpu[-1]:.2f} = {f['cpu_ms']:.1f} CPU ms/command; load average {f['load']}"
     )
     if f["aws"]:
         per = {k: round(v / max(1, f["applied"]), 2) for k, v in sorted(f["aws"]["calls"].items())}
@@ -524,8 +448,13 @@ def field_rows(f: dict[str, Any], name: str) -> list[dict[str, Any]]:
         {
             "metric": f"{name}: Lambda billed ms per command",
             "value": f["billed_ms"],
-            "unit": f"ms ({f['memory']} MB arm64)",
-        }
+            "unit": f"ms ({f['memory']} MB arm64; load {f['load']})",
+        },
+        {
+            "metric": f"{name}: container CPU ms per command (this process / commands)",
+            "value": f["cpu_ms"],
+            "unit": "CPU ms",
+        },
     ]
     if f["aws"]:
         applied = max(1, f["applied"])
@@ -560,20 +489,21 @@ def run() -> list[dict[str, Any]]:
     )
     size = f"{FIXED_N} commands" if FIXED_N else f"{SECONDS:g} s worth of commands at QPS"
     print(f"    drain: {size} per action and level, levels {LATENCIES} ms ±{JITTER:.0%}, mode {MODE}, {cpus} CPU(s)")
-    print(f"    emulator in this process, {where}")
+    apart = "in a process of its own (livectl emulator)" if EMULATOR == "process" else "in this process"
+    print(f"    emulator {apart}, {where}; load average {load_average()}")
     if MARGIN:
         print(f"    EXPERIMENT: limiter window margin overridden ({MARGIN} s instead of the shipped one)")
     rows: list[dict[str, Any]] = []
     for f in measure_all():
         name = f"{f['action']} (QPS {f['qps']}, C={f['containers']}) @{f['latency_ms']:g} ms"
         done = f["applied"] >= f["n"]
-        moto = max(f["cpu"][:-1], default=0.0)
+        moto = max(f["cpu"][: 2 if MOTO == "process" else 0], default=0.0)
         rows.append(
             {
                 "name": f"{name}: rate / QPS",
                 "ours": f["rate"],
                 "theirs": float(f["qps"]),
-                "unit": f"cmd/s (moto CPU {moto:.0%})" if moto else "cmd/s",
+                "unit": f"cmd/s (moto CPU {moto:.0%}, load {f['load']})",
                 "ratio": f["rate"] / f["qps"] if done else 0.0,  # an unfinished drain fails the bar
                 "bar": BAR_RATE,
             }
@@ -582,7 +512,7 @@ def run() -> list[dict[str, Any]]:
             {
                 "metric": f"{name}: throttling answers / provider calls",
                 "value": f["throttled"] / max(1, f["calls"]),
-                "unit": f"{f['throttled']}/{f['calls']}",
+                "unit": f"{f['throttled']}/{f['calls']}, peak {f['peak']}/s, load {f['load']}",
                 "bar": BAR_THROTTLE,
             }
         )

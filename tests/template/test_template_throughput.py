@@ -5,6 +5,7 @@
 - For EVERY allowed value of each concurrency parameter: the fleet never exceeds the QPS in any 1 s window with
   the template's batch size and in-flight count, and a batch's last grant leaves its records time to run before
   the invocation's deadline (`test_template_invariants` checks C x floor(QPS / C) <= QPS itself).
+- Each container's memory gives it the vCPU share its rate needs (the CPU per command `make bench` measures).
 - StopPullRecordTask, the burst action, bills at most a quarter of the ~240 ms per command that five
   containers cost (a backlogged container is busy all the time: C / QPS per command, whatever the code).
 """
@@ -25,6 +26,10 @@ from tests.template.transformed import ACTION_FUNCTIONS, resolve
 pytestmark = pytest.mark.template
 
 BILLED_MS_BEFORE = 240  # StopPullRecordTask at C=5, one record at a time (issue 12)
+MB_PER_VCPU = 1769  # Lambda: a full vCPU at 1,769 MB, in proportion below
+# A container's CPU per command (signing, JSON, five boto3 calls, the batch plumbing): `make bench`'s drain prints
+# it (this x86 machine, loaded: 12-15 ms); Graviton differs, so the test keeps 30 % spare.
+CPU_SECONDS_PER_COMMAND = 0.012
 
 
 def lane_of(cfn: dict[str, Any], fid: str, values: dict[str, str]) -> Lane:
@@ -91,3 +96,15 @@ def test_stop_pull_record_bills_a_quarter_of_five_containers(cfn, defaults, late
     values = {k: str(v) for k, v in defaults.items()}
     billed = billed_ms_per_command(lane_of(cfn, "StopPullRecordFunction", values), latency_ms / 1000)
     assert billed <= BILLED_MS_BEFORE / 4, round(billed)
+
+
+def test_each_container_has_the_cpu_its_rate_needs(cfn, defaults):
+    """Lambda gives a container CPU in proportion to its memory (one vCPU at 1,769 MB). At its share a container
+    spends rate x CPU per command; keep that within 70 % of its vCPU so the in-flight records are not starved
+    (StopPullRecordTask at 512 MB would need all of it: 24.5/s x 12 ms = 0.29 vCPU)."""
+    values = {k: str(v) for k, v in defaults.items()}
+    for fid in ACTION_FUNCTIONS:
+        lane = lane_of(cfn, fid, values)
+        vcpu = cfn["Resources"][fid]["Properties"]["MemorySize"] / MB_PER_VCPU
+        needed = lane.share / WINDOW * CPU_SECONDS_PER_COMMAND
+        assert needed <= 0.7 * vcpu, (fid, round(needed, 2), round(vcpu, 2))

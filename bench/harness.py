@@ -1,0 +1,185 @@
+"""What the field benches run beside livectl, each in a process of its own, as AWS and the providers are.
+
+- `MotoProcess`: `moto_server_bench.py` (moto_server, one hot spot mended) on a free port; the stand-in for AWS.
+- `EmulatorProcess`: the provider emulator as `livectl emulator` runs it, driven through its admin API
+  (tasks, config with latency and jitter per provider, the call log, reset). In the containers' process its
+  HTTP threads would compete with theirs for one GIL: under CPU contention it stamped arrivals late, and the
+  10 QPS lanes counted as "throttling caused by livectl" what the harness had bunched.
+- `environment`, `quiet`, `max_in_any_second`: the benches' shared plumbing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_PATHS = (ROOT / "layers" / "livectl", ROOT / "cli")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    for _ in range(400):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own server on 127.0.0.1
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:  # a loaded machine: the figures are in, do not lose them to this
+        proc.kill()
+        proc.wait()
+
+
+class MotoProcess:
+    """moto_server in a process of its own: it stands in for AWS, so it must not share the measured GIL."""
+
+    def __init__(self) -> None:
+        port = free_port()
+        server = Path(__file__).with_name("moto_server_bench.py")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(server), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.endpoint = f"http://127.0.0.1:{port}"
+        _wait_up(f"{self.endpoint}/moto-api/", self.proc, "moto_server")
+        self.reset()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server on 127.0.0.1
+            pass
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+class EmulatorProcess:
+    """`livectl emulator` in a process of its own; the same operations as `Emulator`'s in-process ones, through
+    the admin API (docs/emulator.md)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        port = free_port()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in LOCAL_PATHS), env.get("PYTHONPATH", "")])
+        command = [sys.executable, "-m", "livectl_cli.main", "emulator", "--port", str(port), "--seed", str(seed)]
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        _wait_up(f"{self.url}/_emulator/health", self.proc, "livectl emulator")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _admin(self, method: str, route: str, doc: Any = None, **query: str) -> Any:
+        url = f"{self.url}/_emulator/{route}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        body = json.dumps(doc).encode() if doc is not None else None
+        request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - local
+        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - our own emulator on 127.0.0.1
+            return json.loads(answer.read() or b"null")
+
+    def reset(self) -> None:
+        self._admin("POST", "reset")
+
+    def configure(self, **config: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = self._admin("POST", "config", config)
+        return answer
+
+    def add_tasks(self, specs: list[dict[str, Any]]) -> None:
+        for start in range(0, len(specs), 500):
+            self._admin("POST", "tasks", specs[start : start + 500])
+
+    def calls(self, action: str | None = None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._admin("GET", "calls", **({"action": action} if action else {}))
+        return found
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str], drop: tuple[str, ...] = ()) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in (*values, *drop)}
+    for k in drop:
+        os.environ.pop(k, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """stdout (EMF) and every logging handler writing to stdout or stderr → /dev/null for the duration."""
+    import logging
+
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    handlers = [
+        h
+        for lg in loggers
+        for h in lg.handlers
+        if isinstance(h, logging.StreamHandler) and h.stream in (sys.stdout, sys.stderr, sys.__stdout__)
+    ]
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        saved = [(h, h.setStream(sink)) for h in handlers]
+        try:
+            yield
+        finally:
+            for h, stream in saved:
+                h.setStream(stream)
+
+
+def max_in_any_second(times: list[float]) -> int:
+    """The most calls in any window (t - 1 s, t], the emulator's own rule."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def load_average() -> str:
+    """The 1-minute load average, for every figure's margin: benches here share 2 CPUs."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
