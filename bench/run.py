@@ -7,7 +7,7 @@ A bench module exposes `run() -> list[dict]`; each row has
   bar    the brief's bar on the ratio, as ">= 3" or "<= 0.5" (or "" for information only)
 A module measuring an absolute figure (no reference to compare with) may instead give `metric` and `value`;
 its bar then applies to the value (e.g. "< 50" ms).
-Usage: bench/run.py [name-filter ...] [--json PATH]   (filters match module names, e.g. `signing`)
+Usage: bench/run.py [module ...] [--json PATH]   (module names without `bench_`, e.g. `signing drain localdrain`)
 """
 
 from __future__ import annotations
@@ -27,9 +27,14 @@ OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
 def discover(filters: list[str]) -> list[Path]:
+    """Every bench/bench_*.py, or those named by `filters` (whole names: `drain` is not `localdrain`)."""
     modules = sorted(HERE.glob("bench_*.py"))
     if filters:
-        modules = [m for m in modules if any(f in m.stem for f in filters)]
+        known = {m.stem.removeprefix("bench_") for m in modules}
+        unknown = sorted(set(filters) - known)
+        if unknown:
+            raise SystemExit(f"no bench module {', '.join(unknown)} (modules: {', '.join(sorted(known))})")
+        modules = [m for m in modules if m.stem.removeprefix("bench_") in filters]
     return modules
 
 
@@ -94,7 +99,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("filters", nargs="*", help="only modules whose name contains one of these")
+    parser.add_argument("filters", nargs="*", help="only these modules (names without bench_)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
     args = parser.parse_args(argv)
 
