@@ -3,8 +3,9 @@ answering after 0, 150 and 400 ms (jittered ±20 %), through the real machinery 
 
 The machinery, wired from template.yaml by the local stack's own pieces (no second copy of the wiring):
 - moto on 127.0.0.1 holding the template's queues (with redrive), ledger and idempotency tables, bus and the
-  provider secrets (`livectl_cli.local.resources`): two moto_server processes, DynamoDB apart
-  (`AWS_ENDPOINT_URL_DYNAMODB`), started through `moto_server_bench.py` (one moto hot spot mended);
+  provider secrets (`livectl_cli.local.resources`): three moto_server processes, started through
+  `moto_server_bench.py` (one moto hot spot mended): SQS, EventBridge and Secrets Manager; the ledger table
+  (`AWS_ENDPOINT_URL_DYNAMODB`); the idempotency table (`harness.TableRouter` sends its requests there);
   BENCH_DRAIN_MOTO=thread puts one `ThreadedMotoServer` in this process instead;
 - the provider emulator in a process of its own (`livectl emulator`, `harness.EmulatorProcess`), as the
   providers are in the field, enforcing each action's documented QPS per account (sliding 1 s window, the
@@ -83,7 +84,15 @@ for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT, ROOT / "bench"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from harness import EmulatorProcess, MotoProcess, environment, load_average, max_in_any_second, quiet  # noqa: E402
+from harness import (  # noqa: E402
+    EmulatorProcess,
+    MotoProcess,
+    TableRouter,
+    environment,
+    load_average,
+    max_in_any_second,
+    quiet,
+)
 
 
 @dataclasses.dataclass
@@ -149,10 +158,10 @@ class Bench:
         from livectl_cli.local.functions import discover, import_handler
 
         if MOTO == "process":
-            # DynamoDB (4 of a command's 5 AWS calls) gets a moto_server of its own: in AWS every service
-            # scales on its own, while one moto_server is one GIL-bound core shared by all of them.
-            self.moto_procs = [MotoProcess(), MotoProcess()]
-            endpoint, self.dynamodb_endpoint = (m.endpoint for m in self.moto_procs)
+            # DynamoDB (4 of a command's 5 AWS calls) gets a moto_server per table: in AWS every service and
+            # table scales on its own, while one moto_server is one GIL-bound core shared by all of them.
+            self.moto_procs = [MotoProcess(), MotoProcess(), MotoProcess()]
+            endpoint, self.dynamodb_endpoint, idempotency = (m.endpoint for m in self.moto_procs)
         else:
             from livectl_cli.local import moto_fixes
 
@@ -172,6 +181,11 @@ class Bench:
 
         template = Template.load(ROOT / "template.yaml", region=REGION, aws_endpoint=endpoint)
         specs = discover(template)
+        if MOTO == "process":  # before any client is made: CreateTable goes to its table's process too
+            tables = {
+                s.environment["IDEMPOTENCY_TABLE"] for s in specs.values() if "IDEMPOTENCY_TABLE" in s.environment
+            }
+            TableRouter(dict.fromkeys(tables, idempotency)).install()
         made: Any = boto3.client
         self.sqs = made("sqs", region_name=REGION, endpoint_url=endpoint, config=Config(max_pool_connections=32))
         clients = {name: aws.client(name) for name in ("dynamodb", "events", "scheduler", "secretsmanager")}
@@ -343,7 +357,7 @@ class Bench:
         for lane in lanes:
             self.fill(lane)
         timeout = 60 + 3 * max(lane.n / lane.qps for lane in lanes)
-        # The moto processes (DynamoDB second), the emulator's when apart, then this process (None).
+        # The moto processes (SQS etc., ledger, idempotency), the emulator's when apart, then this process (None).
         pids: list[int | None] = [p.pid for p in self.moto_procs]
         if isinstance(self.emulator, EmulatorProcess):
             pids.append(self.emulator.pid)
@@ -425,14 +439,17 @@ def limiter_of(lane: Lane) -> str:
 
 def describe(f: dict[str, Any]) -> str:
     cpu = f["cpu"]
-    names = (["moto", "moto DynamoDB"] if MOTO == "process" else []) + (["emulator"] if EMULATOR == "process" else [])
+    names = (["moto", "moto ledger", "moto idempotency"] if MOTO == "process" else []) + (
+        ["emulator"] if EMULATOR == "process" else []
+    )
     harness = ", ".join(f"{n} {c:.2f}" for n, c in zip(names, cpu[:-1], strict=True)) or "all in this process"
     line = (
         f"    {f['latency_ms']:>4g} ms {f['action']:<22} QPS {f['qps']:>2} x{f['containers']}: {f['applied']}/{f['n']} "
         f"applied in {f['seconds']:.1f} s = {f['rate']:.2f}/s (peak {f['peak']}/s); provider calls {f['calls']}, "
         f"errors {f['errors']}, throttled {f['throttled']}, retried records {f['retried']}; limiter {f['limiter']}; "
         f"billed {f['billed_ms']:.0f} ms/command, waited {f['waited_ms']:.0f} ms/command; CPU-s per s: {harness}, "
-        f"this process (containers) {cpu[-1]:.2f} = {f['cpu_ms']:.1f} CPU ms/command; load average {f['load']}"
+        f"this process (containers) {cpu[-1]:.2f} = {f['cpu_ms']:.1f} CPU ms/command; all {sum(cpu):.2f} of "
+        f"{os.cpu_count()} CPUs; load average {f['load']}"
     )
     if f["aws"]:
         per = {k: round(v / max(1, f["applied"]), 2) for k, v in sorted(f["aws"]["calls"].items())}
@@ -483,7 +500,7 @@ def field_rows(f: dict[str, Any], name: str) -> list[dict[str, Any]]:
 def run() -> list[dict[str, Any]]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     where = (
-        "moto_server in two processes of their own (DynamoDB; SQS, EventBridge, Secrets Manager)"
+        "moto_server in three processes of their own (SQS, EventBridge, Secrets Manager; ledger; idempotency)"
         if MOTO == "process"
         else "ThreadedMotoServer in this process"
     )
@@ -497,7 +514,7 @@ def run() -> list[dict[str, Any]]:
     for f in measure_all():
         name = f"{f['action']} (QPS {f['qps']}, C={f['containers']}) @{f['latency_ms']:g} ms"
         done = f["applied"] >= f["n"]
-        moto = max(f["cpu"][: 2 if MOTO == "process" else 0], default=0.0)
+        moto = max(f["cpu"][: 3 if MOTO == "process" else 0], default=0.0)
         rows.append(
             {
                 "name": f"{name}: rate / QPS",

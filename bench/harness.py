@@ -1,6 +1,8 @@
 """What the field benches run beside livectl, each in a process of its own, as AWS and the providers are.
 
 - `MotoProcess`: `moto_server_bench.py` (moto_server, one hot spot mended) on a free port; the stand-in for AWS.
+- `TableRouter`: each DynamoDB request to the moto process holding its table. In AWS every table scales on its
+  own; one moto process is one GIL, and at ~8 CPU ms a call moto's DynamoDB capped StopPullRecordTask's lane.
 - `EmulatorProcess`: the provider emulator as `livectl emulator` runs it, driven through its admin API
   (tasks, config with latency and jitter per provider, the call log, reset). In the containers' process its
   HTTP threads would compete with theirs for one GIL: under CPU contention it stamped arrivals late, and the
@@ -80,6 +82,44 @@ class MotoProcess:
 
     def stop(self) -> None:
         _stop(self.proc)
+
+
+class TableRouter:
+    """A botocore `before-send` hook on boto3's default session: clients made after `install()` send each
+    DynamoDB request naming a routed table (TableName, or the first of TransactItems / RequestItems) to that
+    table's endpoint. moto does not check signatures, so the host the request was signed for does not matter."""
+
+    def __init__(self, endpoints: dict[str, str]) -> None:
+        self.endpoints = {table: urllib.parse.urlsplit(url) for table, url in endpoints.items()}
+
+    def install(self) -> None:
+        import boto3
+
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-send.dynamodb", self._route)
+
+    @staticmethod
+    def table_of(body: Any) -> str | None:
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        if "TableName" in doc:
+            return str(doc["TableName"])
+        for item in doc.get("TransactItems") or []:
+            for operation in item.values():
+                return str(operation.get("TableName"))
+        for table in doc.get("RequestItems") or {}:
+            return str(table)
+        return None
+
+    def _route(self, request: Any, **_: Any) -> None:
+        target = self.endpoints.get(self.table_of(request.body) or "")
+        if target is not None:
+            parts = urllib.parse.urlsplit(request.url)
+            request.url = urllib.parse.urlunsplit((target.scheme, target.netloc, *parts[2:]))
 
 
 class EmulatorProcess:
