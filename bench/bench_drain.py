@@ -66,6 +66,9 @@ MARGIN = os.environ.get("BENCH_DRAIN_MARGIN")
 PACING = os.environ.get("BENCH_DRAIN_PACING")
 MOTO = os.environ.get("BENCH_DRAIN_MOTO", "process")  # "process" (moto_server) or "thread" (ThreadedMotoServer)
 EMULATOR = os.environ.get("BENCH_DRAIN_EMULATOR", "process")  # "process" (livectl emulator) or "thread"
+# The processes beside this one whose CPU each lane reports, in `Bench.drain`'s order.
+HARNESS_NAMES = ["moto", "moto ledger", "moto idempotency"] if MOTO == "process" else []
+HARNESS_NAMES += ["emulator"] if EMULATOR == "process" else []
 FAILED_VISIBILITY = 1  # seconds before a failed record is delivered again (the template says 6 × timeout)
 TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
 
@@ -84,6 +87,7 @@ for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT, ROOT / "bench"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from drain_report import describe, field_rows  # noqa: E402
 from harness import (  # noqa: E402
     EmulatorProcess,
     MotoProcess,
@@ -377,6 +381,7 @@ class Bench:
             figures["containers"] = lane.source.maximum_concurrency or lane.settings.max_concurrency
             figures["aws"] = aws_calls if len(lanes) == 1 else None  # attributed only one lane at a time
             figures["cpu"] = cpu  # as `pids`, then this process
+            figures["harness"] = HARNESS_NAMES
             figures["cpu_ms"] = cpu[-1] * wall * 1000 / max(1, lane.applied)  # this process's CPU per command
             figures["load"] = load_average()
             print(describe(figures), flush=True)  # as each lane ends: a full run takes a while
@@ -435,66 +440,6 @@ def limiter_of(lane: Lane) -> str:
     window = 1 + lane.settings.window_margin
     pacing = lane.settings.rate_pacing * window / share
     return f"{share} calls per {window:g} s, {pacing * 1000:.0f} ms apart"
-
-
-def describe(f: dict[str, Any]) -> str:
-    cpu = f["cpu"]
-    names = (["moto", "moto ledger", "moto idempotency"] if MOTO == "process" else []) + (
-        ["emulator"] if EMULATOR == "process" else []
-    )
-    harness = ", ".join(f"{n} {c:.2f}" for n, c in zip(names, cpu[:-1], strict=True)) or "all in this process"
-    line = (
-        f"    {f['latency_ms']:>4g} ms {f['action']:<22} QPS {f['qps']:>2} x{f['containers']}: {f['applied']}/{f['n']} "
-        f"applied in {f['seconds']:.1f} s = {f['rate']:.2f}/s (peak {f['peak']}/s); provider calls {f['calls']}, "
-        f"errors {f['errors']}, throttled {f['throttled']}, retried records {f['retried']}; limiter {f['limiter']}; "
-        f"billed {f['billed_ms']:.0f} ms/command, waited {f['waited_ms']:.0f} ms/command; CPU-s per s: {harness}, "
-        f"this process (containers) {cpu[-1]:.2f} = {f['cpu_ms']:.1f} CPU ms/command; all {sum(cpu):.2f} of "
-        f"{os.cpu_count()} CPUs; load average {f['load']}"
-    )
-    if f["aws"]:
-        per = {k: round(v / max(1, f["applied"]), 2) for k, v in sorted(f["aws"]["calls"].items())}
-        line += f"\n{'':>12}AWS calls per command {f['aws']['total'] / max(1, f['applied']):.2f}: {per}"
-    return line
-
-
-def field_rows(f: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    """Per-command figures at the field latency: billed ms, AWS calls, cost per million commands."""
-    from field import PRICES, cost_per_million
-
-    rows: list[dict[str, Any]] = [
-        {
-            "metric": f"{name}: Lambda billed ms per command",
-            "value": f["billed_ms"],
-            "unit": f"ms ({f['memory']} MB arm64; load {f['load']})",
-        },
-        {
-            "metric": f"{name}: container CPU ms per command (this process / commands)",
-            "value": f["cpu_ms"],
-            "unit": "CPU ms",
-        },
-    ]
-    if f["aws"]:
-        applied = max(1, f["applied"])
-        rows.append(
-            {
-                "metric": f"{name}: AWS calls per command (success path)",
-                "value": f["aws"]["total"] / applied,
-                "unit": "calls/cmd",
-                "bar": "<= 5",
-            }
-        )
-        cost = cost_per_million(
-            invocations_per_command=f["invocations"] / applied,
-            billed_ms_per_command=f["billed_ms"],
-            memory_mb=f["memory"],
-            aws=f["aws"],
-            commands=applied,
-        )
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in cost.items() if k != "total")
-        where = f"{f['action']} at {f['latency_ms']:g} ms"
-        print(f"    cost per million {where}: ${cost['total']:.2f} ({parts}); {PRICES['region']}")
-        rows.append({"metric": f"{name}: USD per million commands", "value": cost["total"], "unit": "USD"})
-    return rows
 
 
 def run() -> list[dict[str, Any]]:

@@ -1,0 +1,65 @@
+"""The drain bench's report: a lane's line and its per-command rows (billed ms, CPU, AWS calls, cost)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def describe(f: dict[str, Any]) -> str:
+    """One lane's line, printed as it ends (a full run takes a while)."""
+    cpu = f["cpu"]
+    pairs = zip(f["harness"], cpu[:-1], strict=True)
+    harness = ", ".join(f"{n} {c:.2f}" for n, c in pairs) or "all in this process"
+    line = (
+        f"    {f['latency_ms']:>4g} ms {f['action']:<22} QPS {f['qps']:>2} x{f['containers']}: {f['applied']}/{f['n']} "
+        f"applied in {f['seconds']:.1f} s = {f['rate']:.2f}/s (peak {f['peak']}/s); provider calls {f['calls']}, "
+        f"errors {f['errors']}, throttled {f['throttled']}, retried records {f['retried']}; limiter {f['limiter']}; "
+        f"billed {f['billed_ms']:.0f} ms/command, waited {f['waited_ms']:.0f} ms/command; CPU-s per s: {harness}, "
+        f"this process (containers) {cpu[-1]:.2f} = {f['cpu_ms']:.1f} CPU ms/command; all {sum(cpu):.2f} of "
+        f"{os.cpu_count()} CPUs; load average {f['load']}"
+    )
+    if f["aws"]:
+        per = {k: round(v / max(1, f["applied"]), 2) for k, v in sorted(f["aws"]["calls"].items())}
+        line += f"\n{'':>12}AWS calls per command {f['aws']['total'] / max(1, f['applied']):.2f}: {per}"
+    return line
+
+
+def field_rows(f: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """Per-command figures at the field latency: billed ms, AWS calls, cost per million commands."""
+    from field import PRICES, cost_per_million
+
+    rows: list[dict[str, Any]] = [
+        {
+            "metric": f"{name}: Lambda billed ms per command",
+            "value": f["billed_ms"],
+            "unit": f"ms ({f['memory']} MB arm64; load {f['load']})",
+        },
+        {
+            "metric": f"{name}: container CPU ms per command (this process / commands)",
+            "value": f["cpu_ms"],
+            "unit": "CPU ms",
+        },
+    ]
+    if f["aws"]:
+        applied = max(1, f["applied"])
+        rows.append(
+            {
+                "metric": f"{name}: AWS calls per command (success path)",
+                "value": f["aws"]["total"] / applied,
+                "unit": "calls/cmd",
+                "bar": "<= 5",
+            }
+        )
+        cost = cost_per_million(
+            invocations_per_command=f["invocations"] / applied,
+            billed_ms_per_command=f["billed_ms"],
+            memory_mb=f["memory"],
+            aws=f["aws"],
+            commands=applied,
+        )
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in cost.items() if k != "total")
+        where = f"{f['action']} at {f['latency_ms']:g} ms"
+        print(f"    cost per million {where}: ${cost['total']:.2f} ({parts}); {PRICES['region']}")
+        rows.append({"metric": f"{name}: USD per million commands", "value": cost["total"], "unit": "USD"})
+    return rows
