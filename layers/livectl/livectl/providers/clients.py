@@ -138,7 +138,7 @@ def parse_response(action: Action, status: int, headers: Mapping[str, str], cont
     `Response.Error` at 200. Anything unparseable is transient: a truncated body may succeed next time."""
     try:
         doc = json.loads(content)
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON (both ValueErrors), or nested deeper than it parses
         doc = None
     if not isinstance(doc, dict):
         cls: type[LivectlError] = Throttled if status == 429 else TransientProviderError
