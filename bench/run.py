@@ -4,7 +4,9 @@ A bench module exposes `run() -> list[dict]`; each row has
   name   what was measured
   ours   livectl's figure          theirs  the reference's figure (same machine, same run)
   unit   of both figures           ratio   ours / theirs
-  bar    the brief's bar on the ratio, as ">= 3" or "<= 0.5" (or "" for information only)
+  bar    the brief's bar on the ratio, as ">= 1" or "<= 0.5" (or "" for information only)
+A row may add `identical`: False (ours and the reference did not produce the same bytes) makes it a MISS
+whatever its ratio.
 A module measuring an absolute figure (no reference to compare with) may instead give `metric` and `value`;
 its bar then applies to the value (e.g. "< 50" ms).
 Usage: bench/run.py [module ...] [--json PATH]   (module names without `bench_`, e.g. `signing drain localdrain`)
@@ -72,6 +74,8 @@ def normalise(module: str, row: dict[str, Any]) -> dict[str, Any]:
         out["ours"] = row["value"]
     figure = out.get("ratio") if out.get("ratio") is not None else row.get("value")
     out["verdict"] = verdict(figure if isinstance(figure, int | float) else None, out.get("bar", ""))
+    if row.get("identical") is False:
+        out["verdict"] = "MISS"
     return out
 
 

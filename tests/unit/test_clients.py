@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from livectl import __version__
 from livectl.errors import (
@@ -131,6 +133,8 @@ def test_tencent_errors_at_200(code, cls):
         (STOP, 200, b"", TransientProviderError, "MalformedResponse"),
         (STOP, 200, b"[1, 2]", TransientProviderError, "MalformedResponse"),
         (STOP, 200, b"\xff\xfe\x00garbage", TransientProviderError, "MalformedResponse"),
+        (STOP, 200, b"[" * 100_000, TransientProviderError, "MalformedResponse"),  # deeper than the parser goes
+        (DELETE, 200, b'{"Response": ' * 100_000, TransientProviderError, "MalformedResponse"),
         (STOP, 502, b"<html>Bad Gateway</html>", TransientProviderError, "HTTP502"),
         (STOP, 503, b"", TransientProviderError, "HTTP503"),
         (DELETE, 500, b"", TransientProviderError, "HTTP500"),
@@ -142,6 +146,29 @@ def test_tencent_errors_at_200(code, cls):
 def test_unreadable_or_bodiless_answers(action, status, body, cls, code):
     err = raises(action, status, body)
     assert (type(err), err.code, err.http_status) == (cls, code, status)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    action=st.sampled_from([STOP, GET, DELETE, CDN]),
+    status=st.sampled_from([200, 400, 429, 500, 502, 503]),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10)),
+            lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner)),
+        ).map(lambda doc: json.dumps(doc).encode()),
+        st.builds(lambda opener, depth: opener * depth, st.sampled_from([b"[", b'{"a": ']), st.integers(1, 200_000)),
+    ),
+)
+def test_any_answer_is_a_result_or_a_livectl_error(action, status, body):
+    """Whatever a provider (or a proxy in front of it) answers, the caller gets a result or one of livectl's
+    errors: never a parser's own exception, which would escape the retry loop's classification."""
+    try:
+        answer = parse_response(action, status, {}, body)
+    except LivectlError:
+        return
+    assert status == 200 and isinstance(answer.result, dict)  # only a 200 without an error is a result
 
 
 def test_error_without_code_uses_status():

@@ -12,7 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from livectl.providers.signing import TC3_ALGORITHM, VOLC_ALGORITHM, tc3_signature_over, volcengine_signature
+from livectl.providers.signing import (
+    TC3_ALGORITHM,
+    VOLC_ALGORITHM,
+    strip_default_port,
+    tc3_signature_over,
+    volcengine_signature,
+)
 
 MAX_SKEW_SECONDS = 300.0
 
@@ -33,13 +39,6 @@ class Verdict:
 
 
 HeaderGetter = Callable[[str], "str | None"]
-
-
-def _strip_default_port(host: str) -> str:
-    for suffix in (":80", ":443"):
-        if host.endswith(suffix):
-            return host[: -len(suffix)]
-    return host
 
 
 def _collect(signed: str, header: HeaderGetter, canon: Callable[[str, str], str]) -> dict[str, str] | None:
@@ -79,7 +78,7 @@ def verify_volcengine(
         signed_at = datetime.strptime(x_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
     except ValueError:
         return Verdict(access_key, False, ("InvalidTimestamp", f"X-Date {x_date!r} is not a valid time."), region)
-    canonical = _collect(m.group("signed"), header, lambda n, v: _strip_default_port(v) if n == "host" else v)
+    canonical = _collect(m.group("signed"), header, lambda n, v: strip_default_port(v) if n == "host" else v)
     valid = False
     if canonical is not None and date == x_date[:8] and scope_service == service:
         _, _, expected = volcengine_signature(

@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from livectl.errors import InvalidCommand
@@ -307,35 +306,5 @@ def region_param(action: Action, params: Mapping[str, Any]) -> str | None:
 
 
 def serialize_body(action: Action, params: Mapping[str, Any]) -> bytes:
-    """Exactly what the SDKs send: json.dumps with default separators and ASCII escapes."""
-    text = _dumps_flat(action.body_names, params)
-    return (json.dumps(body_params(action, params)) if text is None else text).encode("utf-8")
-
-
-_escape = encode_basestring_ascii  # json.dumps's own string encoder (the C one when built)
-
-
-def _dumps_flat(names: tuple[str, ...], params: Mapping[str, Any]) -> str | None:
-    """json.dumps({n: params[n] for n in names if n in params}) when every value is a str, int, bool or None
-    (exact types); None for anything else, which json.dumps then handles.
-
-    Why: json.dumps builds a JSONEncoder on every call (~2 µs) for bodies of two or three fields; this is
-    ~0.8 µs. Same escaping, same `", "` / `": "` separators; tests/unit compares the two over many inputs.
-    """
-    parts = []
-    for name in names:
-        if name not in params:
-            continue
-        value = params[name]
-        kind = type(value)
-        if kind is str:
-            parts.append(f"{_escape(name)}: {_escape(value)}")
-        elif kind is int:
-            parts.append(f"{_escape(name)}: {int.__repr__(value)}")  # what json.dumps writes for an int
-        elif kind is bool:
-            parts.append(f"{_escape(name)}: {'true' if value else 'false'}")
-        elif value is None:
-            parts.append(f"{_escape(name)}: null")
-        else:
-            return None
-    return "{" + ", ".join(parts) + "}"
+    """Exactly what both SDKs send: `json.dumps` with its defaults (", " and ": ", ASCII escapes)."""
+    return json.dumps(body_params(action, params)).encode("utf-8")

@@ -8,15 +8,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from livectl import __version__
 from livectl.errors import LivectlError, Throttled, TransientProviderError, provider_error
 from livectl.providers.catalogue import TRTC, VOLCENGINE, Action, region_param, serialize_body
-from livectl.providers.signing import Credentials, epoch_seconds, sign_volcengine, tc3_headers, tc3_request_head
+from livectl.providers.signing import Credentials, sign_tc3, sign_volcengine
 
 if TYPE_CHECKING:  # requests costs ~60-150 ms to import; only the send path needs it
     import requests
@@ -30,17 +28,12 @@ USER_AGENT = f"livectl/{__version__}"
 DEFAULT_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds
 
 
-# Both records are built on every provider call. A frozen dataclass's generated __init__ pays one
-# object.__setattr__ per field; filling __dict__ at once halves that, and they stay frozen afterwards.
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class PreparedRequest:
     method: str
     url: str
     headers: dict[str, str]
     body: bytes
-
-    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
-        self.__dict__.update(method=method, url=url, headers=headers, body=body)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,37 +44,12 @@ class PreparedRequest:
         }
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class ProviderResponse:
     action: str
     provider: str
     request_id: str | None
     result: dict[str, Any]
-
-    def __init__(self, action: str, provider: str, request_id: str | None, result: dict[str, Any]) -> None:
-        self.__dict__.update(action=action, provider=provider, request_id=request_id, result=result)
-
-
-@lru_cache(maxsize=64)
-def _target(
-    endpoint: str, provider: str, action: str, version: str
-) -> tuple[str, str, Mapping[str, str], dict[str, str], str]:
-    """(host, url, query, base headers, TC3 canonical head) for one action at one endpoint: everything about the
-    request that does not depend on the call, computed once per warm container. The query is read-only and
-    the signers copy the headers, so sharing them across calls is safe."""
-    base = endpoint.rstrip("/")
-    host = urlsplit(base).netloc
-    headers = {"Host": host, "Content-Type": "application/json", "User-Agent": USER_AGENT}
-    if provider == VOLCENGINE:
-        query = {"Action": action, "Version": version}
-        return host, f"{base}/?{urlencode(query)}", MappingProxyType(query), headers, ""
-    return (
-        host,
-        f"{base}/",
-        MappingProxyType({}),
-        headers,
-        tc3_request_head("POST", "/", "", headers["Content-Type"], host),
-    )
 
 
 def prepare_request(
@@ -93,38 +61,40 @@ def prepare_request(
     volcengine_region: str = VOLCENGINE_REGION,
 ) -> PreparedRequest:
     """The signed request, byte for byte what `send` puts on the wire. `params` must be validated."""
-    provider = action.provider
-    host, url, query, base_headers, tc3_head = _target(
-        endpoint or DEFAULT_ENDPOINTS[provider], provider, action.name, action.version
-    )
+    base = (endpoint or DEFAULT_ENDPOINTS[action.provider]).rstrip("/")
+    host = urlsplit(base).netloc
+    headers = {"Host": host, "Content-Type": "application/json", "User-Agent": USER_AGENT}
     body = serialize_body(action, params)
-    if provider == VOLCENGINE:
-        headers = sign_volcengine(
+    if action.provider == VOLCENGINE:
+        query = {"Action": action.name, "Version": action.version}
+        signed = sign_volcengine(
             method="POST",
             host=host,
             path="/",
             query=query,
-            headers=base_headers,
+            headers=headers,
             body=body,
             credentials=credentials,
             region=volcengine_region,
             service=action.service,
             now=now,
         )
-    else:
-        # sign_tc3 from its second half: the base headers and canonical head are already cached per action
-        headers = tc3_headers(
-            base_headers,
-            tc3_head,
-            body,
-            credentials,
-            action.service,
-            action.name,
-            action.version,
-            region_param(action, params),
-            epoch_seconds(now),
-        )
-    return PreparedRequest("POST", url, headers, body)
+        return PreparedRequest("POST", f"{base}/?{urlencode(query)}", signed, body)
+    signed = sign_tc3(
+        method="POST",
+        host=host,
+        path="/",
+        query={},
+        headers=headers,
+        body=body,
+        credentials=credentials,
+        service=action.service,
+        action=action.name,
+        version=action.version,
+        region=region_param(action, params),
+        now=now,
+    )
+    return PreparedRequest("POST", f"{base}/", signed, body)
 
 
 _session: requests.Session | None = None
@@ -163,35 +133,12 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-_raw_decode = json.JSONDecoder().raw_decode
-
-
-def _load_json(content: bytes) -> Any:
-    """json.loads(content), taking the short road for the common answer: UTF-8 with nothing around the value.
-
-    Why: for bytes, json.loads sniffs the encoding and then strips whitespace with regexes (~2 µs for a
-    50-byte answer); decoding and scanning directly is ~0.6 µs. Whenever the short road does not end exactly
-    at the end of the text (whitespace, BOM, UTF-16/32, garbage), json.loads decides, errors included. A
-    strict UTF-8 decode that scans to the end is what json.loads would have produced: its other encodings
-    are chosen only for a BOM (never valid JSON text) or NUL bytes (never valid in strict JSON).
-    """
-    if type(content) is bytes:
-        try:
-            text = content.decode("utf-8")
-            doc, end = _raw_decode(text)
-            if end == len(text):
-                return doc
-        except ValueError:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
-            pass
-    return json.loads(content)
-
-
 def parse_response(action: Action, status: int, headers: Mapping[str, str], content: bytes) -> ProviderResponse:
     """Both shapes: Volcengine `ResponseMetadata.Error` at any status (CommonErr comes with 200), Tencent
     `Response.Error` at 200. Anything unparseable is transient: a truncated body may succeed next time."""
     try:
-        doc = _load_json(content)
-    except (ValueError, UnicodeDecodeError):
+        doc = json.loads(content)
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON (both ValueErrors), or nested deeper than it parses
         doc = None
     if not isinstance(doc, dict):
         cls: type[LivectlError] = Throttled if status == 429 else TransientProviderError

@@ -1,12 +1,14 @@
-"""Request signers for Volcengine OpenAPI (HMAC-SHA256) and Tencent Cloud API 3.0 (TC3-HMAC-SHA256).
+"""Request signers for Volcengine OpenAPI (HMAC-SHA256) and Tencent Cloud API 3.0 (TC3-HMAC-SHA256), and the
+TRTC callback `Sign`.
 
-Pure functions: every input, including the time, is a parameter. The derived signing key is cached per
-(secret, date, region, service), so a warm container derives it once a day and pays one HMAC per request
-(over pre-keyed hash states, see _KeyedHmac). The public signers and `tc3_headers`, the entry
-`prepare_request` uses, share the canonical-request layout (`_request_head`) and signing steps
-(`_volc_sign`, `_tc3_sign`); only the parts that cannot change between calls are cached, never a signature.
-The rules that make the output byte-identical with the official SDKs are spelled out in
-shared/notes/providers.md sections 1 and 2; the differential tests hold us to them.
+One function per step of each provider's algorithm, in the order shared/notes/providers.md (1.2 and 2.2) gives
+them, in the manner of botocore's SigV4Auth: canonical request -> string to sign -> signing key -> signature ->
+Authorization header. Both providers took the V4 layout from AWS, so the first two steps are shared; they differ
+in the date format, the credential scope, the key derivation and which headers they sign.
+
+Pure functions: every input, the time included, is a parameter. The one cache is the derived signing key: it
+depends only on (secret, date, region, service), so a warm container derives it once a UTC day. The rules that
+make the output byte-identical with the official SDKs are in the notes; the differential tests hold us to them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from urllib.parse import quote
 
 VOLC_ALGORITHM = "HMAC-SHA256"
 TC3_ALGORITHM = "TC3-HMAC-SHA256"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -35,50 +36,6 @@ class Credentials:
     session_token: str | None = field(default=None, repr=False)
 
 
-def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.digest(key, msg.encode("utf-8"), "sha256")
-
-
-_BLOCK_SIZE = 64  # SHA-256's block size: HMAC pads (or first hashes) the key to it
-_IPAD = bytes(b ^ 0x36 for b in range(256))
-_OPAD = bytes(b ^ 0x5C for b in range(256))
-
-
-class _KeyedHmac:
-    """HMAC-SHA256 under one fixed key, RFC 2104 spelled out: two SHA-256 states that have already absorbed
-    the padded key are copied per message.
-
-    Why: `hmac.digest` / `hmac.new` set up a fresh OpenSSL HMAC context on every call (~1.8 µs); copying two
-    primed states costs ~0.7 µs, and a warm container signs a whole day's requests with one derived key.
-    """
-
-    __slots__ = ("_inner", "_outer")
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) > _BLOCK_SIZE:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(_BLOCK_SIZE, b"\0")
-        self._inner = hashlib.sha256(key.translate(_IPAD))
-        self._outer = hashlib.sha256(key.translate(_OPAD))
-
-    def hexdigest(self, msg: str) -> str:
-        inner = self._inner.copy()
-        inner.update(msg.encode("utf-8"))
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
-
-
-@lru_cache(maxsize=64)
-def _keyed_hmac(key: bytes) -> _KeyedHmac:
-    """One primed HMAC per derived signing key (the key caches below hand back the same key all day)."""
-    return _KeyedHmac(key)
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def epoch_seconds(now: datetime) -> int:
     """Whole seconds since the epoch (floored); refuses a naive `now`, whose instant is unknown."""
     if now.tzinfo is None:
@@ -86,73 +43,97 @@ def epoch_seconds(now: datetime) -> int:
     return math.floor(now.timestamp())
 
 
-# Formatting a date costs more than the HMAC it feeds; a warm container formats each second (and day) once.
-@lru_cache(maxsize=8)
-def _x_date(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-@lru_cache(maxsize=8)
-def _tc3_date(epoch_day: int) -> str:
-    return datetime.fromtimestamp(epoch_day * 86400, tz=UTC).strftime("%Y-%m-%d")
+def hmac_sha256(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Volcengine
+# The steps both providers share (the AWS V4 layout)
 # ---------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=64)
-def volcengine_signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
-    """kSigning = HMAC(HMAC(HMAC(HMAC(SK, date), region), service), "request"); the raw secret, no prefix."""
-    k_date = _hmac(secret_key.encode("utf-8"), date)
-    k_region = _hmac(k_date, region)
-    k_service = _hmac(k_region, service)
-    return _hmac(k_service, "request")
+def canonical_query(query: Mapping[str, str]) -> str:
+    """Sorted by raw key (the Volcengine SDK's order), each key and value percent-encoded as RFC 3986."""
+    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in sorted(query.items()))
 
+
+def canonical_headers(headers: Mapping[str, str]) -> str:
+    """`name:value\\n` per header, sorted; `headers` maps lower-case names to the values as signed."""
+    return "".join(f"{name}:{headers[name]}\n" for name in sorted(headers))
+
+
+def signed_headers(headers: Mapping[str, str]) -> str:
+    return ";".join(sorted(headers))
+
+
+def canonical_request(method: str, uri: str, query: str, headers: Mapping[str, str], payload_sha256: str) -> str:
+    """`uri` and `query` come canonical. The canonical headers end in a newline, so a blank line follows them."""
+    return "\n".join([method.upper(), uri, query, canonical_headers(headers), signed_headers(headers), payload_sha256])
+
+
+def string_to_sign(algorithm: str, timestamp: str, scope: str, canonical: str) -> str:
+    return "\n".join([algorithm, timestamp, scope, sha256_hex(canonical.encode("utf-8"))])
+
+
+def signature(signing_key: bytes, to_sign: str) -> str:
+    return hmac_sha256(signing_key, to_sign).hex()
+
+
+def authorization(algorithm: str, access_key: str, scope: str, signed: str, sig: str) -> str:
+    return f"{algorithm} Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={sig}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Volcengine (providers.md 1.2)
+# ---------------------------------------------------------------------------------------------------------
 
 # The SDK's rule, case-sensitive on the spelling: exactly these three names, or an upper-case "X-" prefix.
 _VOLC_SIGNED_NAMES = frozenset({"Content-Type", "Content-Md5", "Host"})
 
 
-def _volc_canonical_query(query: Mapping[str, str]) -> str:
-    return _canonical_query(tuple(query.items()))
+def volcengine_x_date(now: datetime) -> str:
+    """Step 1: UTC, `%Y%m%dT%H%M%SZ`; its first eight characters are the date of the scope."""
+    return datetime.fromtimestamp(epoch_seconds(now), tz=UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-@lru_cache(maxsize=256)
-def _canonical_query(items: tuple[tuple[str, str], ...]) -> str:
-    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in sorted(items))
+def volcengine_headers_to_sign(headers: Mapping[str, str]) -> dict[str, str]:
+    """Step 4: lower-case name -> value for the headers the SDK signs; the host without a default port."""
+    chosen = {}
+    for name, value in headers.items():
+        if name.startswith("X-") or name in _VOLC_SIGNED_NAMES:
+            chosen[name.lower()] = value
+    if "host" in chosen:
+        chosen["host"] = strip_default_port(chosen["host"])
+    return chosen
 
 
-@lru_cache(maxsize=64)
-def _canonical_uri(path: str) -> str:
-    return quote(path or "/").replace("%2F", "/")
-
-
-def _strip_default_port(host: str) -> str:
-    if host.endswith(":80"):
-        return host[:-3]
-    if host.endswith(":443"):
-        return host[:-4]
+def strip_default_port(host: str) -> str:
+    for port in (":80", ":443"):
+        if host.endswith(port):
+            return host.removesuffix(port)
     return host
 
 
-def _request_head(method: str, path: str, query: str, canonical_headers: Mapping[str, str]) -> tuple[str, str]:
-    """(the canonical request up to the payload hash that ends it, SignedHeaders): the layout both providers
-    share. `path` and `query` come canonical; `canonical_headers` maps lower-case names to signed values."""
-    names = sorted(canonical_headers)
-    signed_headers = ";".join(names)
-    lines = "".join([f"{n}:{canonical_headers[n]}\n" for n in names])
-    return f"{method.upper()}\n{path}\n{query}\n{lines}\n{signed_headers}\n", signed_headers
+def volcengine_canonical_uri(path: str) -> str:
+    """Step 8, as the SDK quotes it: every character but the slashes percent-encoded."""
+    return quote(path or "/").replace("%2F", "/")
 
 
-def _volc_sign(canonical_request: str, x_date: str, secret_key: str, region: str, service: str) -> tuple[str, str]:
-    """(credential scope, hex signature) over a complete canonical request."""
-    date = x_date[:8]
-    scope = f"{date}/{region}/{service}/request"
-    digest = _sha256_hex(canonical_request.encode("utf-8"))
-    key = volcengine_signing_key(secret_key, date, region, service)
-    return scope, _keyed_hmac(key).hexdigest(f"{VOLC_ALGORITHM}\n{x_date}\n{scope}\n{digest}")
+def volcengine_scope(date: str, region: str, service: str) -> str:
+    return f"{date}/{region}/{service}/request"
+
+
+@lru_cache(maxsize=64)
+def volcengine_signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
+    """Step 12: kSigning = HMAC(HMAC(HMAC(HMAC(SK, date), region), service), "request"); the raw secret."""
+    k_date = hmac_sha256(secret_key.encode("utf-8"), date)
+    k_region = hmac_sha256(k_date, region)
+    k_service = hmac_sha256(k_region, service)
+    return hmac_sha256(k_service, "request")
 
 
 def volcengine_signature(
@@ -167,14 +148,18 @@ def volcengine_signature(
     region: str,
     service: str,
 ) -> tuple[str, str, str]:
-    """Return (credential scope, SignedHeaders, hex signature) over exactly `canonical_headers`.
+    """Steps 5-13: (credential scope, SignedHeaders, hex signature) over exactly `canonical_headers`.
 
-    `canonical_headers` maps lower-case names to the values as signed (the host without a default port).
-    A verifier passes the headers a request's `SignedHeaders` names; `sign_volcengine` passes the SDK's set.
+    `canonical_headers` maps lower-case names to the values as signed. A verifier passes the headers a request's
+    `SignedHeaders` names; `sign_volcengine` passes `volcengine_headers_to_sign` of the request's headers.
     """
-    head, signed_headers = _request_head(method, _canonical_uri(path), _volc_canonical_query(query), canonical_headers)
-    scope, signature = _volc_sign(head + body_sha256, x_date, secret_key, region, service)
-    return scope, signed_headers, signature
+    date = x_date[:8]
+    scope = volcengine_scope(date, region, service)
+    uri = volcengine_canonical_uri(path)
+    request = canonical_request(method, uri, canonical_query(query), canonical_headers, body_sha256)
+    to_sign = string_to_sign(VOLC_ALGORITHM, x_date, scope, request)
+    key = volcengine_signing_key(secret_key, date, region, service)
+    return scope, signed_headers(canonical_headers), signature(key, to_sign)
 
 
 def sign_volcengine(
@@ -193,61 +178,74 @@ def sign_volcengine(
     """Return the request's headers with X-Date, X-Content-Sha256, X-Security-Token and Authorization added.
 
     `headers` must already hold `Host` and `Content-Type` as they will be sent (their spelling decides
-    whether they are signed, as in the SDK).
+    whether they are signed, as in the SDK). `host` is in the signature through that `Host` header.
     """
-    x_date = _x_date(epoch_seconds(now))
-    body_sha256 = _sha256_hex(body)
+    x_date = volcengine_x_date(now)
+    body_sha256 = sha256_hex(body)
     out = dict(headers)
     out["X-Date"] = x_date
     out["X-Content-Sha256"] = body_sha256
     if credentials.session_token:
         out["X-Security-Token"] = credentials.session_token
-
-    signed: dict[str, str] = {}
-    for name, value in out.items():
-        # the SDK's rule, inlined: this loop runs for every header of every request
-        if name.startswith("X-") or name in _VOLC_SIGNED_NAMES:
-            lower = name.lower()
-            signed[lower] = _strip_default_port(value) if lower == "host" else value
-    # what volcengine_signature does, without its keyword-argument hop: this runs once per provider call
-    head, signed_headers = _request_head(method, _canonical_uri(path), _volc_canonical_query(query), signed)
-    scope, signature = _volc_sign(head + body_sha256, x_date, credentials.secret_key, region, service)
-    out["Authorization"] = (
-        f"{VOLC_ALGORITHM} Credential={credentials.access_key}/{scope}, "
-        f"SignedHeaders={signed_headers}, Signature={signature}"
+    scope, signed, sig = volcengine_signature(
+        method=method,
+        path=path,
+        query=query,
+        canonical_headers=volcengine_headers_to_sign(out),
+        body_sha256=body_sha256,
+        x_date=x_date,
+        secret_key=credentials.secret_key,
+        region=region,
+        service=service,
     )
+    out["Authorization"] = authorization(VOLC_ALGORITHM, credentials.access_key, scope, signed, sig)
     return out
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Tencent Cloud TC3
+# Tencent Cloud TC3 (providers.md 2.2)
 # ---------------------------------------------------------------------------------------------------------
+
+
+def tc3_date(timestamp: int) -> str:
+    """Step 1: the UTC date of the timestamp (not Beijing's: they differ between 00:00 and 08:00 CST)."""
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d")
+
+
+def tc3_scope(date: str, service: str) -> str:
+    return f"{date}/{service}/tc3_request"
 
 
 @lru_cache(maxsize=64)
 def tc3_signing_key(secret_key: str, date: str, service: str) -> bytes:
-    """kSigning = HMAC(HMAC(HMAC("TC3" + SK, date), service), "tc3_request"); no region in the scope."""
-    k_date = _hmac(("TC3" + secret_key).encode("utf-8"), date)
-    k_service = _hmac(k_date, service)
-    return _hmac(k_service, "tc3_request")
+    """Step 7: kSigning = HMAC(HMAC(HMAC("TC3" + SK, date), service), "tc3_request"); no region in the scope."""
+    k_date = hmac_sha256(("TC3" + secret_key).encode("utf-8"), date)
+    k_service = hmac_sha256(k_date, service)
+    return hmac_sha256(k_service, "tc3_request")
 
 
-def _tc3_sign(canonical_request: str, secret_key: str, service: str, timestamp: int) -> tuple[str, str]:
-    """(credential scope, hex signature) over a complete canonical request."""
-    date = _tc3_date(timestamp // 86400)
-    scope = f"{date}/{service}/tc3_request"
-    digest = _sha256_hex(canonical_request.encode("utf-8"))
-    key = tc3_signing_key(secret_key, date, service)
-    return scope, _keyed_hmac(key).hexdigest(f"{TC3_ALGORITHM}\n{timestamp}\n{scope}\n{digest}")
+def tc3_signature_over(
+    *,
+    method: str,
+    path: str,
+    query: str,
+    canonical_headers: Mapping[str, str],
+    body_sha256: str,
+    secret_key: str,
+    service: str,
+    timestamp: int,
+) -> tuple[str, str, str]:
+    """Steps 3-7: (credential scope, SignedHeaders, hex signature) over exactly `canonical_headers`.
 
-
-@lru_cache(maxsize=64)
-def tc3_request_head(method: str, path: str, query: str, content_type: str, host: str) -> str:
-    """The canonical request up to its payload hash, for the SDK's signed headers `content-type;host`.
-
-    Nothing in it changes between calls of an action at an endpoint, so a warm container builds it once.
+    `canonical_headers` maps lower-case names to canonical values. A verifier passes the headers a request's
+    `SignedHeaders` names (the SDK signs `content-type;host`, the docs' examples add `x-tc-action`).
     """
-    return _request_head(method, path or "/", query, {"content-type": content_type, "host": host})[0]
+    date = tc3_date(timestamp)
+    scope = tc3_scope(date, service)
+    request = canonical_request(method, path or "/", query, canonical_headers, body_sha256)
+    to_sign = string_to_sign(TC3_ALGORITHM, str(timestamp), scope, request)
+    key = tc3_signing_key(secret_key, date, service)
+    return scope, signed_headers(canonical_headers), signature(key, to_sign)
 
 
 def tc3_signature(
@@ -262,30 +260,18 @@ def tc3_signature(
     service: str,
     timestamp: int,
 ) -> tuple[str, str]:
-    """Return (credential scope, hex signature) for the SDK's header set `content-type;host`."""
-    head = tc3_request_head(method, path, query, content_type, host)
-    return _tc3_sign(head + _sha256_hex(body), secret_key, service, timestamp)
-
-
-def tc3_signature_over(
-    *,
-    method: str,
-    path: str,
-    query: str,
-    canonical_headers: Mapping[str, str],
-    body_sha256: str,
-    secret_key: str,
-    service: str,
-    timestamp: int,
-) -> tuple[str, str, str]:
-    """Return (credential scope, SignedHeaders, hex signature) over exactly `canonical_headers`.
-
-    `canonical_headers` maps lower-case names to canonical values. A verifier passes the headers a request's
-    `SignedHeaders` names (the SDK signs `content-type;host`, the docs' examples add `x-tc-action`).
-    """
-    head, signed_headers = _request_head(method, path or "/", query, canonical_headers)
-    scope, signature = _tc3_sign(head + body_sha256, secret_key, service, timestamp)
-    return scope, signed_headers, signature
+    """(credential scope, hex signature) over the SDK's signed headers, `content-type;host`."""
+    scope, _, sig = tc3_signature_over(
+        method=method,
+        path=path,
+        query=query,
+        canonical_headers={"content-type": content_type, "host": host},
+        body_sha256=sha256_hex(body),
+        secret_key=secret_key,
+        service=service,
+        timestamp=timestamp,
+    )
+    return scope, sig
 
 
 def sign_tc3(
@@ -303,34 +289,25 @@ def sign_tc3(
     region: str | None,
     now: datetime,
 ) -> dict[str, str]:
-    """Return the request's headers with the X-TC-* common parameters and Authorization added.
+    """Return the request's headers with Host, the X-TC-* common parameters and Authorization added.
 
     Signs `content-type;host` like tencentcloud-sdk-python; `X-TC-Token` is sent but, as in the SDK, not signed.
     """
+    timestamp = epoch_seconds(now)
     out = dict(headers)
     content_type = out.setdefault("Content-Type", "application/json")
     out["Host"] = host
-    query_string = "" if method.upper() == "POST" else _volc_canonical_query(query)
-    head = tc3_request_head(method, path, query_string, content_type, host)
-    return tc3_headers(out, head, body, credentials, service, action, version, region, epoch_seconds(now))
-
-
-def tc3_headers(
-    headers: Mapping[str, str],
-    head: str,
-    body: bytes,
-    credentials: Credentials,
-    service: str,
-    action: str,
-    version: str,
-    region: str | None,
-    timestamp: int,
-) -> dict[str, str]:
-    """`sign_tc3` from the point where `headers` hold Host and Content-Type as sent and `head` is their
-    `tc3_request_head`. `prepare_request` enters here with both cached per action: it runs on every provider
-    call, and skipping sign_tc3's header copy and look-ups saves ~0.5 µs of ~6."""
-    scope, signature = _tc3_sign(head + _sha256_hex(body), credentials.secret_key, service, timestamp)
-    out = dict(headers)
+    scope, sig = tc3_signature(
+        method=method,
+        path=path,
+        query="" if method.upper() == "POST" else canonical_query(query),
+        content_type=content_type,
+        host=host,
+        body=body,
+        secret_key=credentials.secret_key,
+        service=service,
+        timestamp=timestamp,
+    )
     out["X-TC-Action"] = action
     out["X-TC-Timestamp"] = str(timestamp)
     out["X-TC-Version"] = version
@@ -338,10 +315,7 @@ def tc3_headers(
         out["X-TC-Region"] = region
     if credentials.session_token:
         out["X-TC-Token"] = credentials.session_token
-    out["Authorization"] = (
-        f"{TC3_ALGORITHM} Credential={credentials.access_key}/{scope}, "
-        f"SignedHeaders=content-type;host, Signature={signature}"
-    )
+    out["Authorization"] = authorization(TC3_ALGORITHM, credentials.access_key, scope, "content-type;host", sig)
     return out
 
 
