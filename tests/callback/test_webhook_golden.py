@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from livectl.events import EventPublisher
-from livectl.webhook.callbacks import Callback, CallbackConfig, Rejection, parse
-from livectl.webhook.effects import effects_of
+from livectl.webhook.callbacks import RECORDING_EVENTS, RELAY_EVENTS, Callback, CallbackConfig, Rejection, parse
+from livectl.webhook.effects import EFFECTS, effects_of
 from livectl.webhook.service import CallbackService
 from livectl.webhook.store import CallbackStore
 from tests.callback.conftest import APP_ID, BUS, TABLE, Aws, callback
@@ -155,6 +155,11 @@ def test_the_effects_table_gives_what_the_if_elif_gave_for_every_documented_call
     assert sorted(current) == sorted(golden)
     for name, effects in current.items():
         assert json.loads(json.dumps(effects)) == golden[name], name
+
+
+@pytest.mark.unit
+def test_the_effects_table_has_one_row_per_named_event_type():
+    assert sorted(EFFECTS) == sorted({**RECORDING_EVENTS, **RELAY_EVENTS})
 
 
 @pytest.mark.aws

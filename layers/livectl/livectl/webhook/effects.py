@@ -97,9 +97,8 @@ class Effects:
 
 def effects_of(cb: Callback) -> Effects:
     """Interpret a verified callback. Unknown groups/types change nothing but their own record."""
-    if cb.task_id is None or not cb.known:  # `known`: the type is named for the callback's own group
-        return Effects()
-    return EFFECTS[cb.event_type](cb)
+    interpret = EFFECTS.get(cb.event_type) if cb.known else None  # `known`: named for the callback's own group
+    return interpret(cb) if interpret is not None and cb.task_id is not None else Effects()
 
 
 # ------------------------------------------------------------------------------------------------------------
