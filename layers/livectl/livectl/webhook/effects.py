@@ -37,6 +37,11 @@ LEAVE_CODES: dict[int, str] = {
 }
 
 
+def _said(record: object) -> dict[str, Any]:
+    """A record's fields as stored and published: None means the callback did not say, and is left out."""
+    return {k: v for k, v in vars(record).items() if v is not None}
+
+
 @dataclass(frozen=True)
 class FileRecord:
     """One uploaded file. COS events name files; VOD events add the file id and URL."""
@@ -53,7 +58,7 @@ class FileRecord:
     end_ms: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return _said(self)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class UploadError:
     file: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return _said(self)
 
 
 @dataclass(frozen=True)
