@@ -17,6 +17,8 @@ import pytest
 
 from livectl import aws
 from livectl.providers.signing import trtc_callback_sign
+from livectl.store.codec import from_item, to_item
+from livectl.store.table import STATE_SK, task_pk
 
 ROOT = Path(__file__).resolve().parents[2]
 # `make fuzz` multiplies every fuzz run's example count by this (`make test` runs them at 1).
@@ -163,18 +165,16 @@ class Aws:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
 
     def items(self) -> list[dict[str, Any]]:
-        from livectl.webhook.store import plain
-
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=TABLE)
-        return [plain(i) for page in pages for i in page["Items"]]
+        return [from_item(i) for page in pages for i in page["Items"]]
 
     def callback_items(self) -> list[dict[str, Any]]:
         return [i for i in self.items() if i["sk"].startswith("CB#")]
 
     def state(self, task_id: str) -> dict[str, Any] | None:
-        from livectl.webhook.store import CallbackStore
-
-        return CallbackStore(TABLE, self.dynamodb).state(task_id)
+        key = to_item({"pk": task_pk("trtc", task_id), "sk": STATE_SK})
+        item = self.dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
 
 
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 
 from livectl import aws
 from livectl.providers.signing import trtc_callback_sign
-from livectl.webhook.callbacks import Rejection, verify
-from livectl.webhook.store import STATE_SK, CallbackStore, task_pk
+from livectl.store.table import STATE_SK, task_pk
+from livectl.webhook.callbacks import Rejection
+from livectl.webhook.task_files import task_files
+from livectl.webhook.verify import verify
 from tests.callback.conftest import APP_ID, KEY, TABLE, callback, make_event
 
 pytestmark = pytest.mark.aws
@@ -55,12 +57,13 @@ def av_bytes(value: dict[str, Any]) -> int:
 
 
 def state_item_bytes(moto_aws: Any, task_id: str) -> int:
-    item = moto_aws.dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": task_pk(task_id)}, "sk": {"S": STATE_SK}})
+    key = {"pk": {"S": task_pk("trtc", task_id)}, "sk": {"S": STATE_SK}}
+    item = moto_aws.dynamodb.get_item(TableName=TABLE, Key=key)
     return sum(len(k.encode("utf-8")) + av_bytes(v) for k, v in item.get("Item", {}).items())
 
 
-def store(moto_aws: Any) -> CallbackStore:
-    return CallbackStore(TABLE, moto_aws.dynamodb)
+def recorded_files(moto_aws: Any, task_id: str) -> list[dict[str, Any]]:
+    return task_files(moto_aws.dynamodb, TABLE, moto_aws.state(task_id) or {}, task_id)
 
 
 # -- item 9: required fields ------------------------------------------------------------------------------------
@@ -201,7 +204,7 @@ def test_repro_nine_commits_with_60_kb_urls_then_312_are_all_recorded(app, clock
     for i in range(9):
         assert call(app, clock, _vod_commit(task, i, 60_000), T0 + 10 * i) == (200, {"code": 0}), i
     assert call(app, clock, callback(312, {"Status": 0}, task=task, at_ms=T0 + 500), T0 + 500) == (200, {"code": 0})
-    files = store(moto_aws).task_files(task)
+    files = recorded_files(moto_aws, task)
     assert len(files) == 9 and all(len(f["url"]) == 60_024 for f in files)  # whole, not clipped
     state = moto_aws.state(task)
     assert state["all_uploaded"] is True and state["files_overflow"] is True
@@ -282,7 +285,7 @@ def test_any_number_and_size_of_files_is_recorded_whole_within_a_bounded_state(a
         expected.update(files)  # a later record of a file replaces the earlier one (a 304 lists names only)
     last = T0 + 10 * len(steps)
     assert call(app, clock, callback(int(final), {"Status": 0}, task=task, at_ms=last), last) == (200, {"code": 0})
-    recorded = {f["name"]: f.get("url", "") for f in store(moto_aws).task_files(task)}
+    recorded = {f["name"]: f.get("url", "") for f in recorded_files(moto_aws, task)}
     assert recorded == expected
     state = moto_aws.state(task)
     assert state["all_uploaded"] is True

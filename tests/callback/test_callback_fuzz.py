@@ -169,7 +169,8 @@ def test_fuzzed_headers_and_bodies_never_raise_in_verify(pytestconfig):
     """The pure verifier on its own: arbitrary inputs (1,500; `make fuzz` 30,000), always a Callback or a Rejection."""
     from datetime import UTC, datetime
 
-    from livectl.webhook.callbacks import Callback, Rejection, verify
+    from livectl.webhook.callbacks import Callback, Rejection
+    from livectl.webhook.verify import verify
 
     now = datetime.fromtimestamp(NOW_MS / 1000, UTC)
     count = 0

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from livectl.webhook.callbacks import ACK
+from livectl.webhook.service import ACK
 from tests.callback.conftest import (
     APP_ID,
     KEY,

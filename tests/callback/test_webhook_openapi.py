@@ -32,7 +32,8 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from livectl.providers.signing import trtc_callback_sign
-from livectl.webhook.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS, Callback, Rejection, verify
+from livectl.webhook.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS, Callback, Rejection
+from livectl.webhook.verify import verify
 from livectl_cli.http_adapter import HttpAdapter
 from tests.callback.conftest import APP_ID, FUZZ_SCALE, KEY, cjson, report
 from tests.callback.test_callback_fuzz import NOW_MS, callback_docs

@@ -1,29 +1,21 @@
-"""TRTC server callbacks (cloud recording group 3, relay-to-CDN group 4): verify, parse, deduplicate, interpret.
+"""A TRTC server callback (cloud recording group 3, relay-to-CDN group 4) as a value: `Callback`, parsed from the
+signed body by `parse`, with the key that says two deliveries are the same event (`dedupe_key`); and which
+callbacks are ours (`CallbackConfig`, the secret's keys and SdkAppIds).
 
-Pure functions only: no I/O, no clock (`now` is a parameter), no logging. `callback_effects.py` interprets a
-verified callback; `callback_store.py` and `callback_service.py` hold the AWS side. Facts used here are in
-shared/notes/trtc-callbacks.md and providers.md section 3:
+Pure functions only: no I/O, no clock, no logging. Facts used here are in shared/notes/trtc-callbacks.md:
 
-- `Sign = base64(HMAC-SHA256(key, raw body))` over the body exactly as received (the docs' own example contains
-  tabs and newlines, so re-serialised JSON never verifies). Header names are matched case-insensitively.
-- The signature carries no timestamp, so freshness comes from the body's `CallbackTs` (ms, covered by `Sign`).
 - TRTC retries for about a minute, possibly with a new `CallbackTs`; the dedupe key therefore leaves it out.
 - Relay statuses may arrive out of order: order by `EventMsTs` (the docs' example spells it `EventTsMs`).
+- The docs type ids and timestamps as strings or numbers, in places both: `_int` and `_text` read either.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-
-from livectl.providers.signing import trtc_callback_sign
 
 DEFAULT_MAX_BYTES = 65536
 # CALLBACK_MAX_BYTES is capped here: the callback's item stores the body as text (up to 3 bytes per byte received
@@ -34,10 +26,6 @@ DEFAULT_WINDOW_SECONDS = 300
 LOCAL_CALLBACK_KEY = "demokey123"
 LOCAL_SDK_APP_ID = 1400000001
 LOCAL_CALLBACK_SECRET: dict[str, Any] = {"keys": [LOCAL_CALLBACK_KEY], "sdk_app_ids": [LOCAL_SDK_APP_ID]}
-
-SIGN_HEADER = "sign"
-SDK_APP_ID_HEADER = "sdkappid"
-ACK: dict[str, Any] = {"code": 0}
 
 GROUP_RECORDING = 3
 GROUP_RELAY = 4
@@ -62,25 +50,6 @@ RECORDING_EVENTS: dict[int, str] = {
     312: "EVENT_TYPE_CLOUD_RECORDING_VOD_STOP",
 }
 RELAY_EVENTS: dict[int, str] = {401: "EVENT_TYPE_CLOUD_PUBLISH_CDN_STATUS"}
-RELAY_STATUSES: dict[int, str] = {
-    0: "IDLE",
-    1: "CONNECTING",
-    2: "RUNNING",
-    3: "RECOVERING",
-    4: "FAILURE",
-    5: "DISCONNECTING",
-}
-LEAVE_CODES: dict[int, str] = {
-    0: "stopped by API",
-    1: "robot kicked by customer",
-    2: "room dismissed by customer",
-    3: "robot kicked by server",
-    4: "room dismissed by server",
-    99: "no other user left in the room",
-    100: "room timed out",
-    101: "same user re-entered the room",
-}
-
 # DynamoDB numbers hold 38 digits; anything past this is not a timestamp or a size and is ignored.
 _MAX_INT = 10**18
 
@@ -119,7 +88,7 @@ class CallbackConfig:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Requests and answers
+# The callback, or why it is refused
 # ------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rejection:
@@ -135,88 +104,6 @@ class Rejection:
         if self.field is not None:
             answer["field"] = self.field
         return answer
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    body: bytes = field(repr=False)
-    request_id: str | None = None
-
-
-def request_from_event(event: Mapping[str, Any], max_bytes: int = DEFAULT_MAX_BYTES) -> HttpRequest | Rejection:
-    """The raw request inside an API Gateway HTTP API (payload 2.0) event; REST (1.0) events work too.
-
-    The body is size-checked before it is decoded, so an oversize request costs nothing.
-    """
-    context = event.get("requestContext") if isinstance(event.get("requestContext"), Mapping) else {}
-    assert isinstance(context, Mapping)
-    http = context.get("http") if isinstance(context.get("http"), Mapping) else {}
-    assert isinstance(http, Mapping)
-    method = str(http.get("method") or event.get("httpMethod") or "").upper()
-    path = str(http.get("path") or event.get("rawPath") or event.get("path") or "")
-    raw_headers = event.get("headers")
-    headers: dict[str, str] = {}
-    if isinstance(raw_headers, Mapping):
-        for name, value in raw_headers.items():
-            if isinstance(name, str) and isinstance(value, str):
-                headers[name.lower()] = value
-    request_id = context.get("requestId")
-    body_text = event.get("body")
-    if body_text is None:
-        body_text = ""
-    if not isinstance(body_text, str):
-        return Rejection(400, "bad_body", "body must be text")
-    if event.get("isBase64Encoded"):
-        if len(body_text) > 4 * ((max_bytes + 2) // 3):
-            return Rejection(413, "too_large", f"body is larger than {max_bytes} bytes")
-        try:
-            body = base64.b64decode(body_text, validate=True)
-        except (binascii.Error, ValueError):
-            return Rejection(400, "bad_encoding", "body is not valid base64")
-    else:
-        if len(body_text) > max_bytes:  # each character is at least one byte
-            return Rejection(413, "too_large", f"body is larger than {max_bytes} bytes")
-        body = body_text.encode("utf-8", "replace")
-    return HttpRequest(method, path, headers, body, str(request_id) if request_id is not None else None)
-
-
-def http_response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
-    """An HTTP API (2.0) response."""
-    return {
-        "statusCode": status,
-        "headers": {"content-type": "application/json"},
-        "body": json.dumps(body, separators=(",", ":")),
-        "isBase64Encoded": False,
-    }
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """Header value by case-insensitive name (HTTP API lower-cases names; other front doors may not)."""
-    wanted = name.lower()
-    value = headers.get(wanted)
-    if value is not None:
-        return value
-    for key, candidate in headers.items():
-        if key.lower() == wanted:
-            return candidate
-    return None
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Verification
-# ------------------------------------------------------------------------------------------------------------
-def signature_matches(sign: str, raw_body: bytes, keys: Iterable[str]) -> bool:
-    """Constant-time comparison against every configured key (no early exit, so timing says nothing)."""
-    given = sign.strip().encode("utf-8", "replace")
-    matched = False
-    for key in keys:
-        expected = trtc_callback_sign(key, raw_body).encode("ascii")
-        if hmac.compare_digest(expected, given):
-            matched = True
-    return matched
 
 
 @dataclass(frozen=True)
@@ -238,7 +125,7 @@ class Callback:
 
     @property
     def name(self) -> str:
-        table = RECORDING_EVENTS if self.group == GROUP_RECORDING else RELAY_EVENTS if self.group == 4 else {}
+        table = RECORDING_EVENTS if self.group == GROUP_RECORDING else RELAY_EVENTS if self.group == GROUP_RELAY else {}
         return table.get(self.event_type, "UNKNOWN")
 
     @property
@@ -253,40 +140,6 @@ class Callback:
         if self.event_ts is not None:
             return self.event_ts * 1000
         return self.callback_ts
-
-
-def verify(
-    headers: Mapping[str, str],
-    raw_body: bytes,
-    keys: Iterable[str],
-    allowed_app_ids: Iterable[int],
-    now: datetime,
-    window: float = DEFAULT_WINDOW_SECONDS,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-) -> Callback | Rejection:
-    """Verify and parse one callback, cheapest checks first; JSON is parsed only after the signature holds.
-
-    413 oversize; 401 missing/garbled Sign, SdkAppId not allowed, wrong signature, `CallbackTs` outside
-    now ± window (a replay); 400 a correctly signed body that is not a callback.
-    """
-    if len(raw_body) > max_bytes:
-        return Rejection(413, "too_large", f"body is larger than {max_bytes} bytes")
-    sign = header(headers, SIGN_HEADER)
-    if not sign or not sign.strip():
-        return Rejection(401, "missing_sign", "Sign header is required")
-    app_text = (header(headers, SDK_APP_ID_HEADER) or "").strip()
-    app_id = int(app_text) if app_text.isascii() and app_text.isdigit() and len(app_text) < 19 else None
-    if app_id is None or app_id not in set(allowed_app_ids):
-        return Rejection(401, "sdk_app_id", "SdkAppId is missing or not allowed")
-    if not signature_matches(sign, raw_body, keys):
-        return Rejection(401, "bad_sign", "signature does not match")
-    parsed = parse(raw_body, app_id)
-    if isinstance(parsed, Rejection):
-        return parsed
-    now_ms = int(now.timestamp() * 1000)
-    if abs(now_ms - parsed.callback_ts) > int(window * 1000):
-        return Rejection(401, "replay", "CallbackTs is outside the accepted window")
-    return parsed
 
 
 def parse(raw_body: bytes, sdk_app_id: int) -> Callback | Rejection:

@@ -1,5 +1,5 @@
-"""The TRTC callback receiver: `CallbackService` turns one HTTP request into one reply (verify, record once through
-`CallbackStore`, publish, acknowledge); `SecretConfig` reads the keys from Secrets Manager.
+"""The TRTC callback receiver: `CallbackService` turns one HTTP request into one reply (read the request, verify,
+record once through `CallbackStore`, publish, acknowledge); `SecretConfig` reads the keys from Secrets Manager.
 
 A 5xx means "a retry will help" (the ledger, the bus or the secret failed) and nothing else: whatever a retry
 cannot fix is refused with a 4xx before anything is stored (docs/webhook.md).
@@ -8,7 +8,7 @@ cannot fix is refused with a 4xx before anything is stored (docs/webhook.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,29 +16,20 @@ from typing import Any
 from livectl.events import EventPublisher
 from livectl.guard.policy import SignalSender, signal_for
 from livectl.webhook.callbacks import (
-    ACK,
     DEFAULT_MAX_BYTES,
     DEFAULT_WINDOW_SECONDS,
     MAX_CONFIGURABLE_BYTES,
     Callback,
     CallbackConfig,
     Rejection,
-    request_from_event,
-    verify,
 )
-from livectl.webhook.effects import Effects, effects_of, relay_detail, upload_failed_detail, uploaded_detail
-from livectl.webhook.store import Applied, CallbackStore
+from livectl.webhook.effects import effects_of
+from livectl.webhook.events import events_for
+from livectl.webhook.gateway import request_from_event
+from livectl.webhook.store import CallbackStore
+from livectl.webhook.verify import verify
 
-
-def events_for(cb: Callback, effects: Effects, applied: Applied) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The bus events one (new) callback produces."""
-    if effects.all_uploaded:
-        yield "Recording Uploaded", uploaded_detail(cb, effects.storage, applied.files)
-    if effects.upload_error is not None:
-        yield "Recording Upload Failed", upload_failed_detail(cb, effects.upload_error)
-    relay = effects.relay
-    if relay is not None and applied.relay_applied and applied.previous_relay_status != relay.status_name:
-        yield "Relay Status Changed", relay_detail(cb, relay, applied.previous_relay_status)
+ACK: dict[str, Any] = {"code": 0}  # what TRTC expects of an accepted callback
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -101,7 +92,6 @@ class CallbackService:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         window: float = DEFAULT_WINDOW_SECONDS,
-        path: str | None = None,
         guard: SignalSender | None = None,
     ) -> None:
         self.guard = guard  # the cost guard's signals (a start arms, an end disarms); None: no guard
@@ -110,7 +100,6 @@ class CallbackService:
         self.config = config
         self.max_bytes = min(max_bytes, MAX_CONFIGURABLE_BYTES)
         self.window = window
-        self.path = path
 
     def handle_event(self, event: Mapping[str, Any], now: datetime) -> Reply:
         request = request_from_event(event if isinstance(event, Mapping) else {}, self.max_bytes)

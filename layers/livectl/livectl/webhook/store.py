@@ -1,4 +1,6 @@
-"""The TRTC callback receiver's ledger side (DynamoDB). `callback_service.py` turns a request into a reply.
+"""The TRTC callback receiver's ledger writes (DynamoDB): record a callback once, apply its effects to the task.
+
+`service.py` turns a request into a reply; `task_files.py` decides what STATE holds inline and reads files back.
 
 Ledger items (docs/DESIGN.md, docs/webhook.md):
 - `pk = TASK#trtc#<TaskId>`, `sk = CB#<dedupe key>`: one item per distinct callback. Written with a conditional
@@ -13,16 +15,15 @@ Ledger items (docs/DESIGN.md, docs/webhook.md):
   INLINE_FILE_BYTES each, at most MAX_INLINE_ERRORS upload errors, every other echoed text clipped. Once a file
   does not fit, the task's STATE gets `files_overflow = true` and that file and every later one is written to
   its own item, `sk = FILE#<sha256 of the name>`; so an overflow record is always newer than an inline one of
-  the same name, and `task_files()` (inline, then the FILE# items over them) is the whole list. Errors that do
-  not fit set `upload_errors_overflow = true` and stay on their callback's item (`upload_error`).
+  the same name, and `task_files.task_files()` (inline, then the FILE# items over them) is the whole list.
+  Errors that do not fit set `upload_errors_overflow = true` and stay on their callback's item (`upload_error`).
   The common path keeps one STATE update per callback; only an overflowing task pays for the extra writes.
 - Callbacks without a TaskId (room events, unknown groups) are kept under `pk = CALLBACK#trtc#<yyyy-mm-dd>`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,29 +31,24 @@ from typing import Any
 
 from livectl import aws
 from livectl.errors import AwsServiceError
+from livectl.store.codec import from_item, to_av, to_item
+from livectl.store.table import CONDITION_FAILED, STATE_SK, iso, task_pk
 from livectl.webhook.callbacks import Callback
 from livectl.webhook.effects import Effects, FileRecord
+from livectl.webhook.task_files import MAX_INLINE_FILES, file_sk, files_not_held, fits_inline, task_files
 
-STATE_SK = "STATE"
-FILE_SK_PREFIX = "FILE#"
-# STATE's share of files and errors: 64 x (1 KB record + its name as the map key) + 16 errors of at most ~3 KB
-# stays under ~180 KB, leaving room for the commands' fields within DynamoDB's 400 KB item limit.
-MAX_INLINE_FILES = 64
-INLINE_FILE_BYTES = 1024
+# STATE's share of errors: 16 of at most ~3 KB each, next to task_files' share of files (docs/webhook.md).
 MAX_INLINE_ERRORS = 16
 _BATCH_WRITE_MAX = 25
 CALLBACK_TTL = timedelta(days=90)
 LEASE_SECONDS = 20
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def task_pk(task_id: str) -> str:
-    return f"TASK#trtc#{task_id}"
+# cli/livectl_cli/observe_commands.py reads items through this name until its reader moves to store.table.query.
+plain = from_item
 
 
 def callback_pk(cb: Callback) -> str:
     if cb.task_id:
-        return task_pk(cb.task_id)
+        return task_pk("trtc", cb.task_id)
     # The event's own day (stable across retries); CallbackTs (inside the replay window) if that is nonsense.
     for ms in (cb.order_ms, cb.callback_ts):
         try:
@@ -63,52 +59,15 @@ def callback_pk(cb: Callback) -> str:
     return "CALLBACK#trtc#unknown"
 
 
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def to_av(value: Any) -> dict[str, Any]:
-    """A DynamoDB attribute value for the plain data callbacks produce (str, int, bool, None, dict, list)."""
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, Mapping):
-        return {"M": {str(k): to_av(v) for k, v in value.items()}}
-    if isinstance(value, list | tuple):
-        return {"L": [to_av(v) for v in value]}
-    return {"S": str(value)}
-
-
-def from_av(value: Mapping[str, Any]) -> Any:
-    if "S" in value:
-        return value["S"]
-    if "N" in value:
-        text = value["N"]
-        return int(text) if text.lstrip("-").isdigit() else float(text)
-    if "BOOL" in value:
-        return value["BOOL"]
-    if "M" in value:
-        return {k: from_av(v) for k, v in value["M"].items()}
-    if "L" in value:
-        return [from_av(v) for v in value["L"]]
-    return None
-
-
-def plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: from_av(v) for k, v in item.items()}
+def _state_key(cb: Callback) -> dict[str, Any]:
+    return to_item({"pk": task_pk("trtc", cb.task_id or ""), "sk": STATE_SK})
 
 
 @dataclass
 class Applied:
-    """What the STATE update did: the files known afterwards, and the relay transition if there was one."""
+    """What the STATE update did: every file known once all are uploaded, and the relay transition if there was one."""
 
     files: list[dict[str, Any]] = field(default_factory=list)
-    files_overflow: bool = False
     relay_applied: bool = False
     previous_relay_status: str | None = None
 
@@ -161,24 +120,24 @@ class CallbackStore:
     def claim(self, cb: Callback, now: datetime) -> bool:
         """Record the callback. False if it is already recorded (done, or being processed under a live lease)."""
         stamp = int(now.timestamp())
-        item = {
-            **self._key(cb),
-            "dedupe_key": to_av(cb.dedupe_key),
-            "event_group": to_av(cb.group),
-            "event_type": to_av(cb.event_type),
-            "event_name": to_av(cb.name),
-            "callback_ts": to_av(cb.callback_ts),
-            "event_ms_ts": to_av(cb.order_ms),
-            "sdk_app_id": to_av(cb.sdk_app_id),
-            "body": to_av(cb.body.decode("utf-8", "replace")),
-            "received_at": to_av(_iso(now)),
-            "status": to_av("received"),
-            "lease_until": to_av(stamp + self.lease_seconds),
-            "expires_at": to_av(int((now + self.ttl).timestamp())),
+        fields: dict[str, Any] = {
+            "dedupe_key": cb.dedupe_key,
+            "event_group": cb.group,
+            "event_type": cb.event_type,
+            "event_name": cb.name,
+            "callback_ts": cb.callback_ts,
+            "event_ms_ts": cb.order_ms,
+            "sdk_app_id": cb.sdk_app_id,
+            "body": cb.body.decode("utf-8", "replace"),
+            "received_at": iso(now),
+            "status": "received",
+            "lease_until": stamp + self.lease_seconds,
+            "expires_at": int((now + self.ttl).timestamp()),
         }
         for name, value in (("task_id", cb.task_id), ("room_id", cb.room_id), ("user_id", cb.user_id)):
             if value:
-                item[name] = to_av(value)
+                fields[name] = value
+        item = {**self._key(cb), **to_item(fields)}
         try:
             self.client.put_item(
                 TableName=self.table_name,
@@ -188,25 +147,21 @@ class CallbackStore:
                 ExpressionAttributeValues={":done": to_av("done"), ":now": to_av(stamp)},
             )
         except Exception as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
+            if aws.error_code(exc) == CONDITION_FAILED:
                 return False
             raise aws.aws_error(exc, "ledger PutItem callback") from exc
         return True
 
     def finish(self, cb: Callback, now: datetime, effects: Effects | None = None) -> None:
-        extra: dict[str, Any] = {"done_at": _iso(now)}
+        extra: dict[str, Any] = {"done_at": iso(now)}
         if effects is not None and effects.upload_error is not None:
             extra["upload_error"] = effects.upload_error.as_dict()  # where an error beyond STATE's bound lives
         self._set_status(cb, "done", extra)
 
     def release(self, cb: Callback) -> None:
         """Give the callback back after a failure, so TRTC's retry processes it (best effort)."""
-        try:
+        with contextlib.suppress(Exception):  # best effort: the lease expires by itself
             self._set_status(cb, "failed", {"lease_until": 0})
-        except AwsServiceError:
-            pass  # the lease expires by itself
-        except Exception:  # noqa: S110 - best effort: the lease expires by itself
-            pass
 
     def _set_status(self, cb: Callback, status: str, extra: Mapping[str, Any]) -> None:
         n = _Names()
@@ -237,7 +192,7 @@ class CallbackStore:
             f"{n.name('task_id')} = {n.value(cb.task_id)}",
             f"{n.name('kind')} = if_not_exists({n.name('kind')}, {n.value(effects.kind)})",
             f"{n.name('sdk_app_id')} = {n.value(cb.sdk_app_id)}",
-            f"{n.name('callback_at')} = {n.value(_iso(now))}",
+            f"{n.name('callback_at')} = {n.value(iso(now))}",
             f"{n.name('last_callback_type')} = {n.value(cb.event_type)}",
         ]
         if cb.room_id:
@@ -260,24 +215,21 @@ class CallbackStore:
                 answer = dict(self.client.update_item(**request))
                 break
             except Exception as exc:
-                if aws.error_code(exc) != _CONDITION_FAILED or "ConditionExpression" not in request:
+                if aws.error_code(exc) != CONDITION_FAILED or "ConditionExpression" not in request:
                     raise aws.aws_error(exc, "ledger UpdateItem task") from exc
             if attempt == 0:
                 current = self._ensure_maps(request["Key"])
-                new_files = _new_files(current, effects.files)
+                new_files = files_not_held(current, effects.files)
                 files_inline = files_inline and not current.get("files_overflow") and new_files <= MAX_INLINE_FILES
                 error_inline = error_inline and _error_fits(current, cb.dedupe_key)
             else:
                 files_inline = error_inline = False
-        state = plain(answer.get("Attributes", {}))
         if effects.files and not files_inline:
             self._put_files(cb, effects.files, now)
-        inline = state.get("files") if isinstance(state.get("files"), dict) else {}
-        assert isinstance(inline, dict)
-        applied = Applied(files=[inline[k] for k in sorted(inline)], files_overflow=bool(state.get("files_overflow")))
-        if effects.all_uploaded and applied.files_overflow:  # the final event lists every file: read the rest
-            applied.files = merge_files(inline, self.file_items(cb.task_id or ""))
-        return applied
+        if not effects.all_uploaded:
+            return Applied()
+        state = from_item(answer.get("Attributes", {}))  # the final event lists every file: read the rest, if any
+        return Applied(files=task_files(self.client, self.table_name, state, cb.task_id or ""))
 
     def _recording_request(
         self, cb: Callback, effects: Effects, now: datetime, files_inline: bool, error_inline: bool, new_files: int
@@ -293,7 +245,7 @@ class CallbackStore:
         if effects.all_uploaded:
             sets.append(f"{n.name('all_uploaded')} = {n.value(True)}")
             sets.append(
-                f"{n.name('all_uploaded_at')} = if_not_exists({n.name('all_uploaded_at')}, {n.value(_iso(now))})"
+                f"{n.name('all_uploaded_at')} = if_not_exists({n.name('all_uploaded_at')}, {n.value(iso(now))})"
             )
         if effects.files and files_inline:
             files = n.name("files")
@@ -315,7 +267,7 @@ class CallbackStore:
             sets.append(f"{n.name('upload_errors_overflow')} = {n.value(True)}")
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "Key": {"pk": to_av(task_pk(cb.task_id or "")), "sk": to_av(STATE_SK)},
+            "Key": _state_key(cb),
             "UpdateExpression": "SET " + ", ".join(sets),
             "ExpressionAttributeNames": n.names,
             "ExpressionAttributeValues": n.values,
@@ -339,18 +291,15 @@ class CallbackStore:
             )
         except Exception as exc:
             raise aws.aws_error(exc, "ledger UpdateItem task maps") from exc
-        return plain(answer.get("Attributes", {}))
+        return from_item(answer.get("Attributes", {}))
 
     def _put_files(self, cb: Callback, records: Sequence[FileRecord], now: datetime) -> None:
         """One item per file under the task's pk (BatchWriteItem, 25 at a time; unprocessed ones are resent)."""
-        pk = task_pk(cb.task_id or "")
+        pk = task_pk("trtc", cb.task_id or "")
         items = {
-            file_sk(r.name): {**r.as_dict(), "callback_id": cb.dedupe_key, "received_at": _iso(now)} for r in records
+            file_sk(r.name): {**r.as_dict(), "callback_id": cb.dedupe_key, "received_at": iso(now)} for r in records
         }
-        requests = [
-            {"PutRequest": {"Item": {"pk": to_av(pk), "sk": to_av(sk), **{k: to_av(v) for k, v in item.items()}}}}
-            for sk, item in items.items()
-        ]
+        requests = [{"PutRequest": {"Item": to_item({"pk": pk, "sk": sk, **item})}} for sk, item in items.items()]
         for start in range(0, len(requests), _BATCH_WRITE_MAX):
             pending: list[dict[str, Any]] = requests[start : start + _BATCH_WRITE_MAX]
             for _ in range(5):
@@ -387,7 +336,7 @@ class CallbackStore:
         try:
             answer = self.client.update_item(
                 TableName=self.table_name,
-                Key={"pk": to_av(task_pk(cb.task_id or "")), "sk": to_av(STATE_SK)},
+                Key=_state_key(cb),
                 UpdateExpression=expression,
                 ConditionExpression=f"attribute_not_exists({ts}) OR {ts} < {n.value(relay.event_ms_ts)}",
                 ExpressionAttributeNames=n.names,
@@ -395,97 +344,15 @@ class CallbackStore:
                 ReturnValues="ALL_OLD",
             )
         except Exception as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
+            if aws.error_code(exc) == CONDITION_FAILED:
                 return Applied(relay_applied=False)  # an event that happened later is already recorded
             raise aws.aws_error(exc, "ledger UpdateItem relay") from exc
-        old = plain(answer.get("Attributes", {}))
+        old = from_item(answer.get("Attributes", {}))
         previous = old.get("relay_status_name")
         return Applied(relay_applied=True, previous_relay_status=previous if isinstance(previous, str) else None)
 
-    # -- reads (tests, CLI) -----------------------------------------------------------------------------------
-    def state(self, task_id: str) -> dict[str, Any] | None:
-        try:
-            answer = self.client.get_item(
-                TableName=self.table_name,
-                Key={"pk": to_av(task_pk(task_id)), "sk": to_av(STATE_SK)},
-                ConsistentRead=True,
-            )
-        except Exception as exc:
-            raise aws.aws_error(exc, "ledger GetItem") from exc
-        item = answer.get("Item")
-        return plain(item) if item else None
-
-    def task_files(self, task_id: str) -> list[dict[str, Any]]:
-        """Every file recorded for the task: STATE's inline map, then the FILE# items (newer) over it."""
-        state = self.state(task_id) or {}
-        inline = state.get("files") if isinstance(state.get("files"), dict) else {}
-        assert isinstance(inline, dict)
-        if not state.get("files_overflow"):
-            return [inline[k] for k in sorted(inline)]
-        return merge_files(inline, self.file_items(task_id))
-
-    def file_items(self, task_id: str) -> list[dict[str, Any]]:
-        """The task's out-of-line file records (FILE# items), as file records."""
-        skip = {"pk", "sk", "callback_id", "received_at"}
-        return [{k: v for k, v in i.items() if k not in skip} for i in self._query(task_id, FILE_SK_PREFIX)]
-
-    def callbacks(self, task_id: str) -> list[dict[str, Any]]:
-        return self._query(task_id, "CB#")
-
-    def _query(self, task_id: str, prefix: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": to_av(task_pk(task_id)), ":prefix": to_av(prefix)},
-            "ConsistentRead": True,
-        }
-        try:
-            while True:
-                page = self.client.query(**kwargs)
-                items.extend(plain(i) for i in page.get("Items", []))
-                if not page.get("LastEvaluatedKey"):
-                    return items
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except Exception as exc:
-            raise aws.aws_error(exc, "ledger Query") from exc
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Bounds
-# ------------------------------------------------------------------------------------------------------------
-def file_sk(name: str) -> str:
-    """A file's own item: the name is hashed, since a sort key holds at most 1,024 bytes."""
-    return FILE_SK_PREFIX + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-
-
-def inline_bytes(record: FileRecord) -> int:
-    """What a record costs STATE: its JSON and its name again as the map key (DynamoDB counts both)."""
-    return len(json.dumps(record.as_dict(), ensure_ascii=False).encode("utf-8", "surrogatepass")) + len(
-        record.name.encode("utf-8", "surrogatepass")
-    )
-
-
-def fits_inline(records: Sequence[FileRecord]) -> bool:
-    return len(records) <= MAX_INLINE_FILES and all(inline_bytes(r) <= INLINE_FILE_BYTES for r in records)
-
-
-def _new_files(state: Mapping[str, Any], records: Sequence[FileRecord]) -> int:
-    """How many of these files the STATE does not hold yet (the entries a SET would add)."""
-    inline = state.get("files") if isinstance(state.get("files"), dict) else {}
-    assert isinstance(inline, dict)
-    return len({r.name for r in records} - set(inline))
-
 
 def _error_fits(state: Mapping[str, Any], callback_id: str) -> bool:
-    errors = state.get("upload_errors") if isinstance(state.get("upload_errors"), dict) else {}
-    assert isinstance(errors, dict)
-    return callback_id in errors or len(errors) < MAX_INLINE_ERRORS
-
-
-def merge_files(inline: Mapping[str, Any], overflow: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Inline records, then the out-of-line ones over them (always newer: see the module docstring)."""
-    merged: dict[str, dict[str, Any]] = {str(k): dict(v) for k, v in inline.items() if isinstance(v, Mapping)}
-    for record in overflow:
-        merged[str(record.get("name", ""))] = dict(record)
-    return [merged[k] for k in sorted(merged)]
+    errors = state.get("upload_errors")
+    held: dict[str, Any] = errors if isinstance(errors, dict) else {}
+    return callback_id in held or len(held) < MAX_INLINE_ERRORS
