@@ -12,6 +12,7 @@ import pytest
 
 from livectl.webhook import callbacks as cbm
 from livectl.webhook.callbacks import (
+    LOCAL_CALLBACK_KEY,
     Callback,
     CallbackConfig,
     Rejection,
@@ -290,7 +291,7 @@ def test_config_from_secret():
     config = CallbackConfig.from_secret({"keys": ["keyAlpha", "keyBeta"], "sdk_app_ids": [1400000001, "1400000002"]})
     assert config.keys == ("keyAlpha", "keyBeta") and config.sdk_app_ids == {1400000001, 1400000002}
     assert "keyAlpha" not in repr(config) and "keyBeta" not in repr(config)
-    assert CallbackConfig.local().keys == ("demokey123",) and CallbackConfig.local().sdk_app_ids == {1400000001}
+    assert CallbackConfig.local().keys == (LOCAL_CALLBACK_KEY,) and CallbackConfig.local().sdk_app_ids == {1400000001}
     bad_values = (
         None,
         [],

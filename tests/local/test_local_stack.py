@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from livectl.providers.signing import trtc_callback_sign
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 from livectl_cli.local.stack import LocalConfig, LocalStack
 from livectl_cli.main import main
 
@@ -174,7 +175,10 @@ def test_webhook_verifies_signatures(stack: LocalStack) -> None:
     ).encode()
     headers = {"Content-Type": "application/json", "SdkAppId": "1400000001"}
     good = requests.post(
-        stack.webhook_url, data=body, headers={**headers, "Sign": trtc_callback_sign("demokey123", body)}, timeout=5
+        stack.webhook_url,
+        data=body,
+        headers={**headers, "Sign": trtc_callback_sign(LOCAL_CALLBACK_KEY, body)},
+        timeout=5,
     )
     forged = requests.post(
         stack.webhook_url, data=body, headers={**headers, "Sign": trtc_callback_sign("wrong", body)}, timeout=5

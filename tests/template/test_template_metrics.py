@@ -24,8 +24,9 @@ import boto3
 import pytest
 
 from livectl.providers.signing import trtc_callback_sign
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 from livectl_cli.local.metrics import TAP
-from livectl_cli.local.stack import DEMO_CALLBACK_KEY, LocalConfig, LocalStack
+from livectl_cli.local.stack import LocalConfig, LocalStack
 from tests.template.operations import MetricRef, referenced_custom_metrics
 
 pytestmark = [pytest.mark.template, pytest.mark.emulator]
@@ -133,7 +134,7 @@ def drive(stack: LocalStack, collected: Emitted) -> None:
     doc = json.loads(sample["body"])
     doc["CallbackTs"] = int(time.time() * 1000)
     body = json.dumps(doc).encode()
-    sign = trtc_callback_sign(DEMO_CALLBACK_KEY, body)
+    sign = trtc_callback_sign(LOCAL_CALLBACK_KEY, body)
     assert post(stack.webhook_url, body, sign) == 200  # accepted
     assert post(stack.webhook_url, body, sign) == 200  # duplicate
     assert post(stack.webhook_url, body, "forged" + sign[6:]) == 401  # rejected

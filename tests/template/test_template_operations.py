@@ -8,7 +8,7 @@ import re
 import pytest
 
 from livectl.providers.catalogue import ACTIONS
-from livectl_cli.operator_commands import ACTION_STEMS
+from livectl_cli.targets import ACTION_STEMS
 from tests.template.operations import (
     alarm_metrics,
     alarms,

@@ -29,6 +29,7 @@ from livectl.providers.catalogue import (
     PullRecordStatus,
     validate_params,
 )
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 from livectl_cli.emulator import auth
 from livectl_cli.emulator.callbacks import CallbackDispatcher, recording_stop_events, relay_stop_events, start_events
 from livectl_cli.emulator.latency import LatencyModel
@@ -48,7 +49,6 @@ DEFAULT_ACCOUNTS: dict[str, dict[str, str]] = {
     VOLCENGINE: {"AKLTDEMO": "demo-secret"},
     TRTC: {"AKIDDEMO": "demo-secret"},
 }
-DEFAULT_CALLBACK_KEY = "demokey123"
 CALL_LOG_SIZE = 100_000
 
 # Volcengine: HTTP status and CodeN per code (the seeds' error tables; providers.md 4.2 for gateway codes).
@@ -139,7 +139,7 @@ class EmulatorCore:
         latency_ms: float = 0.0,
         jitter_ms: float = 0.0,
         callback_url: str | None = None,
-        callback_key: str | None = DEFAULT_CALLBACK_KEY,
+        callback_key: str | None = LOCAL_CALLBACK_KEY,
         clock: Callable[[], float] | None = None,
         callback_retry_interval: float = 10.0,
         callback_retry_window: float = 60.0,

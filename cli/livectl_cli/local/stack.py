@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 from livectl_cli.http_adapter import HttpAdapter, from_result
 from livectl_cli.local import resources
 from livectl_cli.local.cfn import Template
@@ -32,7 +33,6 @@ from livectl_cli.local.poller import SqsPoller
 
 STACK_NAME = "livectl-local"
 REGION = "ap-southeast-1"
-DEMO_CALLBACK_KEY = "demokey123"
 
 # What a local process needs in its environment to talk to the local stack (printed by `livectl local`).
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -327,7 +327,7 @@ class LocalStack:
         from livectl_cli.emulator import Emulator
 
         cfg = self.config
-        kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": DEMO_CALLBACK_KEY}
+        kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": LOCAL_CALLBACK_KEY}
         if cfg.callback_retry_interval is not None:
             kwargs["callback_retry_interval"] = cfg.callback_retry_interval
         if cfg.emulator_latency:
