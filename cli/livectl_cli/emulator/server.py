@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
-from livectl_cli.emulator.core import EmulatorCore, Reply, Request
+from livectl_cli.emulator.core import EmulatorCore
 from livectl_cli.emulator.model import KINDS, SpecError
+from livectl_cli.emulator.wire import Reply, Request
 
 MAX_BODY = 10 * 1024 * 1024
 ADMIN_PREFIX = "/_emulator/"
