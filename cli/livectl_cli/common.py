@@ -9,7 +9,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
@@ -181,6 +181,12 @@ def utc_now() -> datetime:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     pass
+
+
+def add_action_argument(p: argparse.ArgumentParser, actions: Iterable[str], *, optional: bool = False) -> None:
+    """The ACTION positional: one of `actions`, listed in the help."""
+    names = sorted(actions)
+    p.add_argument("action", nargs="?" if optional else None, choices=names, metavar="ACTION", help=", ".join(names))
 
 
 def add_command(

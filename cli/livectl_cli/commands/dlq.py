@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livectl.providers.catalogue import ACTIONS
-from livectl_cli.common import CliError, add_command, emit, emit_json, table, utc_now
+from livectl_cli.common import CliError, add_action_argument, add_command, emit, emit_json, table, utc_now
 from livectl_cli.targets import ACTION_STEMS, Target, add_target_arguments, aws_call, resolve_target
 
 HIDE_SECONDS = 60  # long enough to list (or move) them all, short enough not to matter if we die
@@ -231,7 +231,6 @@ def run_dlq(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    actions = sorted(ACTIONS)
     dlq = add_command(
         sub,
         "dlq",
@@ -240,7 +239,7 @@ def register(sub: Any) -> None:
         epilog=DLQ_EPILOG,
         handler=run_dlq,
     )
-    dlq.add_argument("action", choices=actions, metavar="ACTION", help=", ".join(actions))
+    add_action_argument(dlq, ACTIONS)
     dlq.add_argument("--redrive", action="store_true", help="send them back to the action's queue")
     dlq.add_argument("--id", action="append", metavar="MESSAGE_ID", help="only this message (repeatable)")
     dlq.add_argument("--json", action="store_true", help="print the list as JSON")

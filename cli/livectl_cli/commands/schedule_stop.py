@@ -8,7 +8,17 @@ from typing import Any
 
 from livectl.schedules.scheduler import STOP_ACTIONS
 from livectl_cli.commands.send import build_command, validate
-from livectl_cli.common import CliError, add_command, emit, emit_json, json_object, parse_duration, parse_time, utc_now
+from livectl_cli.common import (
+    CliError,
+    add_action_argument,
+    add_command,
+    emit,
+    emit_json,
+    json_object,
+    parse_duration,
+    parse_time,
+    utc_now,
+)
 from livectl_cli.targets import add_target_arguments, aws_call, resolve_target, schedule_deps
 
 SCHEDULE_EPILOG = """\
@@ -79,8 +89,7 @@ def run_schedule_stop(args: argparse.Namespace) -> int:
 
 def add_stop_arguments(p: argparse.ArgumentParser, *, with_time: bool) -> None:
     """The arguments `schedule-stop` and `cancel-stop` share (`with_time`: --at or --after)."""
-    stop_actions = sorted(STOP_ACTIONS)
-    p.add_argument("action", choices=stop_actions, metavar="ACTION", help=", ".join(stop_actions))
+    add_action_argument(p, STOP_ACTIONS)
     p.add_argument("--params", required=True, help="the stop's parameters as a JSON object (identifies the task)")
     p.add_argument("--account", help="provider account (default: default)")
     p.add_argument("--id", help="idempotency key of the command (optional)")

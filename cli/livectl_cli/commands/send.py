@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from livectl.errors import LivectlError
 from livectl.providers.catalogue import ACTIONS
-from livectl_cli.common import CliError, add_command, emit, json_object, parse_time
+from livectl_cli.common import CliError, add_action_argument, add_command, emit, json_object, parse_time
 from livectl_cli.targets import add_target_arguments, aws_call, bind, resolve_target
 
 SEND_EPILOG = """\
@@ -130,7 +130,6 @@ def _send_file(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    actions = sorted(ACTIONS)
     send = add_command(
         sub,
         "send",
@@ -139,7 +138,7 @@ def register(sub: Any) -> None:
         epilog=SEND_EPILOG,
         handler=run_send,
     )
-    send.add_argument("action", nargs="?", choices=actions, metavar="ACTION", help=", ".join(actions))
+    add_action_argument(send, ACTIONS, optional=True)
     send.add_argument("--params", help="the action's parameters as a JSON object")
     send.add_argument("--account", help="provider account (default: default)")
     send.add_argument("--id", help="idempotency key (default: derived from action, account and params)")

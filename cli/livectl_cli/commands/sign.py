@@ -11,7 +11,7 @@ from livectl.errors import LivectlError
 from livectl.providers.catalogue import ACTIONS, TRTC, VOLCENGINE, get_action, validate_params
 from livectl.providers.clients import DEFAULT_ENDPOINTS, VOLCENGINE_REGION, prepare_request
 from livectl.providers.signing import Credentials
-from livectl_cli.common import CliError, add_command, emit_json, json_object, parse_time, utc_now
+from livectl_cli.common import CliError, add_action_argument, add_command, emit_json, json_object, parse_time, utc_now
 
 ENDPOINT_ENV = {VOLCENGINE: "LIVECTL_VOLCENGINE_ENDPOINT", TRTC: "LIVECTL_TRTC_ENDPOINT"}
 CREDENTIAL_ENV = {
@@ -32,7 +32,7 @@ $LIVECTL_VOLCENGINE_ENDPOINT / $LIVECTL_TRTC_ENDPOINT, then to the provider's pu
 
 def add_request_arguments(p: argparse.ArgumentParser, with_at: bool) -> None:
     p.add_argument("provider", choices=[VOLCENGINE, TRTC], help="volcengine or trtc")
-    p.add_argument("action", choices=sorted(ACTIONS), metavar="ACTION", help=", ".join(sorted(ACTIONS)))
+    add_action_argument(p, ACTIONS)
     p.add_argument("--params", required=True, help="the action's parameters as a JSON object")
     if with_at:
         p.add_argument("--at", help="RFC 3339 signing time (default: now)")
