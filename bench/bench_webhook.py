@@ -29,8 +29,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 1000
-KEY = "demokey123"
-APP_ID = 1400000001
 T0_MS = 1763712000000
 
 
@@ -58,6 +56,8 @@ def _environment() -> None:
 def _setup_aws() -> None:
     import boto3
 
+    from livectl.webhook.callbacks import LOCAL_CALLBACK_SECRET
+
     ddb = boto3.client("dynamodb")
     ddb.create_table(
         TableName="bench-ledger",
@@ -74,12 +74,13 @@ def _setup_aws() -> None:
         queue = boto3.client("sqs").create_queue(QueueName="bench-schedule-requests")
         os.environ["GUARD_QUEUE_URL"] = queue["QueueUrl"]
     boto3.client("secretsmanager").create_secret(
-        Name="bench/callback", SecretString=json.dumps({"keys": [KEY], "sdk_app_ids": [APP_ID]})
+        Name="bench/callback", SecretString=json.dumps(LOCAL_CALLBACK_SECRET)
     )
 
 
 def _events() -> list[dict[str, Any]]:
     from livectl.providers.signing import trtc_callback_sign
+    from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY, LOCAL_SDK_APP_ID
 
     out = []
     for i in range(N):
@@ -110,8 +111,8 @@ def _events() -> list[dict[str, Any]]:
                 "version": "2.0",
                 "headers": {
                     "content-type": "application/json",
-                    "sign": trtc_callback_sign(KEY, body),
-                    "sdkappid": str(APP_ID),
+                    "sign": trtc_callback_sign(LOCAL_CALLBACK_KEY, body),
+                    "sdkappid": str(LOCAL_SDK_APP_ID),
                 },
                 "requestContext": {"http": {"method": "POST", "path": "/trtc/callback"}, "requestId": f"r{i}"},
                 "body": base64.b64encode(body).decode(),

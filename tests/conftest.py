@@ -70,10 +70,12 @@ def _emulator_session() -> Iterator[tuple[Any, EmulatorClock]]:
 
 @pytest.fixture
 def emulator(_emulator_session: tuple[Any, EmulatorClock]) -> Iterator[Any]:
+    from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
+
     emu, clock = _emulator_session
     clock.thaw()
     emu.reset()
-    emu.configure(callback_url=None, callback_key="demokey123", latency_ms=0, jitter_ms=0, start_callbacks=True)
+    emu.configure(callback_url=None, callback_key=LOCAL_CALLBACK_KEY, latency_ms=0, jitter_ms=0, start_callbacks=True)
     yield emu
     clock.thaw()
     emu.configure(callback_url=None)

@@ -1,5 +1,6 @@
-"""Helpers shared by the CLI's subcommands: one-line errors, argument types, time parsing, and `emit`, the
-one way anything reaches the operator's terminal (values from the ledger, events or a provider are escaped)."""
+"""Helpers shared by the CLI's subcommands: one-line errors, argument types, time parsing, `table` (the one
+column printer), and `emit`, the one way anything reaches the operator's terminal (values from the ledger, events
+or a provider are escaped)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
@@ -54,6 +56,34 @@ def emit_json(value: Any, *, indent: int | None = None, file: TextIO | None = No
     out.write(json_text(value, indent=indent) + "\n")
     if flush:
         out.flush()
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives `text`: CJK characters (a Volcengine status such as 生效中) take two."""
+    return sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in text)
+
+
+def table(rows: list[tuple[str, ...]], right: frozenset[int] = frozenset()) -> list[str]:
+    """Rows as aligned columns (the first row is the header); columns in `right` are right-aligned. Widths are
+    those of what is shown: escapes included, CJK characters two columns wide."""
+    cells = [[printable(str(c)) for c in r] for r in rows]
+    widths = [max(display_width(r[i]) for r in cells) for i in range(len(cells[0]))]
+
+    def pad(column: int, cell: str, width: int) -> str:
+        gap = " " * (width - display_width(cell))
+        return gap + cell if column in right else cell + gap
+
+    return ["  ".join(pad(i, c, w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in cells]
+
+
+def lateness_text(ms: float) -> str:
+    """A stop's lateness for people: `850ms`, `2.4s`, `3m05s`."""
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f}s"
+    minutes, seconds = divmod(int(ms / 1000), 60)
+    return f"{minutes}m{seconds:02d}s"
 
 
 class CliError(Exception):
@@ -151,3 +181,27 @@ def utc_now() -> datetime:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     pass
+
+
+def add_action_argument(p: argparse.ArgumentParser, actions: Iterable[str], *, optional: bool = False) -> None:
+    """The ACTION positional: one of `actions`, listed in the help."""
+    names = sorted(actions)
+    p.add_argument("action", nargs="?" if optional else None, choices=names, metavar="ACTION", help=", ".join(names))
+
+
+def add_command(
+    sub: Any,
+    name: str,
+    *,
+    summary: str,
+    description: str | None = None,
+    epilog: str | None = None,
+    handler: Callable[[argparse.Namespace], int] | None = None,
+) -> argparse.ArgumentParser:
+    """One subcommand's parser: `summary` in `livectl --help`, `description` and `epilog` in its own --help."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=description, epilog=epilog, formatter_class=HelpFormatter
+    )
+    if handler is not None:
+        parser.set_defaults(handler=handler)
+    return parser

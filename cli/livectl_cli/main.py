@@ -1,4 +1,5 @@
-"""`livectl`: the operators' command line. Each subcommand lives in its own module with a `register`.
+"""`livectl`: the operators' command line. Each subcommand lives in its own module under `commands/` with a
+`register`; how they find the stack is in targets.py, what they share in common.py.
 
 Every failure ends as one line on stderr: `livectl: <what is wrong>`, exit 2 for bad input and 1 for anything
 else. An unexpected exception is one line too; LIVECTL_DEBUG=1 shows its traceback.
@@ -14,27 +15,42 @@ import traceback
 from collections.abc import Sequence
 
 from livectl import __version__
-from livectl_cli import (
-    dlq_command,
-    guard_commands,
-    local_commands,
-    observe_commands,
-    operator_commands,
-    provider_commands,
-    status_command,
+from livectl_cli.commands import (
+    call,
+    cancel_stop,
+    demo,
+    dlq,
+    emulator,
+    events,
+    guard,
+    local,
+    rejected,
+    schedule_stop,
+    schedules,
+    send,
+    sign,
+    status,
+    task,
 )
 from livectl_cli.common import CliError, Parser, emit
-from livectl_cli.emulator import command as emulator_command
 
+# In the order `livectl --help` lists them.
 SUBCOMMAND_MODULES = [
-    provider_commands,
-    emulator_command,
-    operator_commands,
-    guard_commands,
-    observe_commands,
-    status_command,
-    dlq_command,
-    local_commands,
+    sign,
+    call,
+    emulator,
+    send,
+    schedule_stop,
+    cancel_stop,
+    schedules,
+    guard,
+    task,
+    rejected,
+    events,
+    status,
+    dlq,
+    local,
+    demo,
 ]
 DEBUG_ENV = "LIVECTL_DEBUG"
 _LOOKS_NEGATIVE = re.compile(r"-\d")
@@ -47,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"livectl {__version__}")
+    parser.set_defaults(cli=main)  # `livectl demo` drives the very CLI that started it (see commands/demo.py)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for module in SUBCOMMAND_MODULES:

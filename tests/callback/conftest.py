@@ -19,12 +19,13 @@ from livectl import aws
 from livectl.providers.signing import trtc_callback_sign
 from livectl.store.codec import from_item, to_item
 from livectl.store.table import STATE_SK, task_pk
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 # `make fuzz` multiplies every fuzz run's example count by this (`make test` runs them at 1).
 FUZZ_SCALE = max(1, int(os.environ.get("LIVECTL_FUZZ_SCALE") or 1))
 EVENTS = ROOT / "events"
-KEY = "demokey123"
+KEY = LOCAL_CALLBACK_KEY
 APP_ID = 1400000001
 TABLE = "livectl-ledger-test"
 BUS = "livectl-bus-test"

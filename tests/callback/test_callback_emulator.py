@@ -13,6 +13,7 @@ import requests
 
 from livectl.providers.catalogue import get_action
 from livectl.providers.operations import perform
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 from livectl_cli.http_adapter import HttpAdapter
 
 pytestmark = [pytest.mark.emulator, pytest.mark.aws, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -23,7 +24,7 @@ def webhook(moto_aws: Any, emulator: Any) -> Any:
     app = importlib.reload(importlib.import_module("functions.trtc_callback.app"))  # real clock
     with HttpAdapter({"POST /trtc/callback": app.handler}) as adapter:
         emulator.configure(
-            callback_url=adapter.url + "/trtc/callback", callback_key="demokey123", start_callbacks=False
+            callback_url=adapter.url + "/trtc/callback", callback_key=LOCAL_CALLBACK_KEY, start_callbacks=False
         )
         yield adapter
 

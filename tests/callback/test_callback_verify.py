@@ -12,7 +12,7 @@ import pytest
 
 from livectl.providers.signing import trtc_callback_sign
 from livectl.webhook import verify as verify_module
-from livectl.webhook.callbacks import Callback, CallbackConfig, Rejection, parse
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY, Callback, CallbackConfig, Rejection, parse
 from livectl.webhook.effects import effects_of
 from livectl.webhook.gateway import request_from_event
 from livectl.webhook.verify import header, signature_matches, verify
@@ -283,7 +283,7 @@ def test_config_from_secret():
     config = CallbackConfig.from_secret({"keys": ["keyAlpha", "keyBeta"], "sdk_app_ids": [1400000001, "1400000002"]})
     assert config.keys == ("keyAlpha", "keyBeta") and config.sdk_app_ids == {1400000001, 1400000002}
     assert "keyAlpha" not in repr(config) and "keyBeta" not in repr(config)
-    assert CallbackConfig.local().keys == ("demokey123",) and CallbackConfig.local().sdk_app_ids == {1400000001}
+    assert CallbackConfig.local().keys == (LOCAL_CALLBACK_KEY,) and CallbackConfig.local().sdk_app_ids == {1400000001}
     bad_values = (
         None,
         [],

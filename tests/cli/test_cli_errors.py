@@ -178,7 +178,7 @@ def test_an_unexpected_exception_is_one_line_exit_1(monkeypatch: pytest.MonkeyPa
     def broken(args: object) -> int:
         raise RuntimeError("disk on fire\nsecond line\x1b[2J")
 
-    monkeypatch.setattr(main_module.operator_commands, "run_schedules", broken)
+    monkeypatch.setattr(main_module.schedules, "run_schedules", broken)
     code, _, err = run(["schedules"])
     assert code == 1
     assert "unexpected RuntimeError: disk on fire second line\\u001b[2J" in assert_one_clean_line(err)
@@ -189,7 +189,7 @@ def test_livectl_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> N
     def broken(args: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(main_module.operator_commands, "run_schedules", broken)
+    monkeypatch.setattr(main_module.schedules, "run_schedules", broken)
     monkeypatch.setenv("LIVECTL_DEBUG", "1")
     code, _, err = run(["schedules"])
     assert code == 1 and "Traceback" in err and err.rstrip().endswith("(set LIVECTL_DEBUG=1 for the traceback)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livectl_cli.observe_commands import event_line
+from livectl_cli.commands.events import event_line
 
 pytestmark = pytest.mark.unit
 

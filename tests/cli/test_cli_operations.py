@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from livectl_cli.common import UNPRINTABLE, emit
-from livectl_cli.dlq_command import _interpret
-from livectl_cli.observe_commands import _history_line, event_line, lateness_text
-from livectl_cli.status_command import ActionRow, MetricQuery, Status, read_metrics, render
+from livectl_cli.commands.dlq import _interpret
+from livectl_cli.commands.events import event_line
+from livectl_cli.commands.status import ActionRow, MetricQuery, Status, read_metrics, render
+from livectl_cli.commands.task import history_line
+from livectl_cli.common import UNPRINTABLE, emit, lateness_text
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
@@ -28,8 +29,8 @@ def test_events_and_task_history_show_how_late_a_stop_was() -> None:
     detail = {"action": "StopPullRecordTask", "task_id": "t1", "outcome": "done", "lateness_ms": 1500}
     assert "late=1.5s" in event_line({"detail-type": "Task Stopped", "time": "2026-11-21T18:00:01Z", "detail": detail})
     item = {"sk": "CMD#2026-11-21T18:00:01+00:00#k", "action": "StopPullRecordTask", "outcome": "done"}
-    assert "late=" not in _history_line(item)
-    line = _history_line({**item, "lateness_ms": 1500, "late_from": "scheduled_at"})
+    assert "late=" not in history_line(item)
+    line = history_line({**item, "lateness_ms": 1500, "late_from": "scheduled_at"})
     assert "late=1.5s (from scheduled_at)" in line
 
 

@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livectl_cli import observe_commands, operator_commands
+from livectl_cli.commands import events as events_command
+from livectl_cli.commands import rejected, schedules, task
 from livectl_cli.common import UNPRINTABLE, json_text, printable
 from livectl_cli.main import main
-from livectl_cli.operator_commands import Target
+from livectl_cli.targets import Target
 
 pytestmark = pytest.mark.unit
 
@@ -51,8 +52,8 @@ def assert_no_raw_control(text: str) -> None:
 
 @pytest.fixture(autouse=True)
 def fake_target(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(observe_commands, "resolve_target", lambda args: TARGET)
-    monkeypatch.setattr(operator_commands, "resolve_target", lambda args: TARGET)
+    for command in (task, rejected, events_command, schedules):
+        monkeypatch.setattr(command, "resolve_target", lambda args: TARGET)
     yield
 
 
@@ -96,7 +97,7 @@ def test_task_prints_no_raw_control_character(
 ) -> None:
     state = {k: v for k, v in state.items() if k not in ("pk", "sk")}
     items = ledger_items(state, history)
-    monkeypatch.setattr(observe_commands, "ledger_items", lambda table, provider, tid: items)
+    monkeypatch.setattr(task, "ledger_items", lambda table, provider, tid: items)
     code, out, err = run(["task", "--provider", "volcengine", *(["--json"] if as_json else []), "--", task_id])
     assert code == 0, err
     assert_no_raw_control(out)
@@ -161,7 +162,7 @@ def test_events_prints_no_raw_control_character(
     monkeypatch: pytest.MonkeyPatch, events: list[dict[str, Any]], as_json: bool
 ) -> None:
     FakeTap.events = events
-    monkeypatch.setattr(observe_commands, "EventTap", FakeTap)
+    monkeypatch.setattr(events_command, "EventTap", FakeTap)
     argv = ["events", "--for", "5", "--count", str(len(events)), *(["--json"] if as_json else [])]
     code, out, err = run(argv)
     assert code == 0, err

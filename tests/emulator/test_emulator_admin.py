@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 from livectl_cli.emulator import Emulator
 from tests.emulator.helpers import Raw
 
@@ -151,7 +152,7 @@ def test_config_endpoint(emulator, raw):
     assert raw.admin_post("config", {"latency_ms": 5, "callback_url": "http://127.0.0.1:1/cb"}).status_code == 200
     config = raw.admin_get("config")
     assert config["latency_ms"] == 5 and config["callback_url"] == "http://127.0.0.1:1/cb"
-    assert config["callback_key_set"] is True and "demokey123" not in str(config)
+    assert config["callback_key_set"] is True and LOCAL_CALLBACK_KEY not in str(config)
     assert raw.admin_post("config", {"callback_url": "ftp://x"}).status_code == 400
     assert raw.admin_post("config", {"colour": 1}).status_code == 400
 

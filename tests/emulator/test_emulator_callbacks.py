@@ -7,10 +7,11 @@ import json
 import pytest
 
 from livectl.providers.signing import trtc_callback_sign
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 
 pytestmark = pytest.mark.emulator
 
-KEY = "demokey123"
+KEY = LOCAL_CALLBACK_KEY
 
 
 def stop_recording(raw, task_id: str = "cr-1", sdk_app_id: int = 1400000001):

@@ -9,13 +9,14 @@ import pytest
 
 from livectl_cli.local import demo
 from livectl_cli.local.stack import find_template
+from livectl_cli.main import main
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]
 
 
 def test_the_demo_passes_every_check() -> None:
     lines: list[str] = []
-    assert demo.run(out=lines.append) == 0, "\n".join(lines)
+    assert demo.run(main, out=lines.append) == 0, "\n".join(lines)
     report = "\n".join(lines)
     assert "demo passed" in report and "  FAIL  " not in report  # a failed check reads `  FAIL  <check>`
     # It ends with what an operator sees: the status screen, with the demo's stops counted.
@@ -40,7 +41,7 @@ def test_the_demo_fails_when_a_handler_is_broken(tmp_path: Path) -> None:
     broken = tmp_path / "functions" / "stop_cdn_publish" / "app.py"
     broken.write_text("def handler(event, context):\n    raise RuntimeError('broken on purpose')\n", encoding="utf-8")
     lines: list[str] = []
-    assert demo.run(out=lines.append, template=tmp_path / "template.yaml", deadline=8) == 1
+    assert demo.run(main, out=lines.append, template=tmp_path / "template.yaml", deadline=8) == 1
     failed = [line for line in lines if line.strip().startswith("FAIL")]
     assert any("StopPublishCdnStream" in line for line in failed), "\n".join(lines)
     assert not any("StopPullRecordTask: task stopped" in line for line in failed)

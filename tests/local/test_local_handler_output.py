@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 
 from livectl.errors import TransientProviderError
 from livectl_cli.local.handler_output import MetricDocumentFilter, failure_reasons, summary
-from livectl_cli.operator_commands import STATE_FILE
+from livectl_cli.targets import STATE_FILE
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

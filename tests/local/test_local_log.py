@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,11 @@ import boto3
 import pytest
 import requests
 
+from tests.local.conftest import wait_for
+
 pytestmark = [pytest.mark.aws, pytest.mark.emulator, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not reached")
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

@@ -5,58 +5,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from livectl_cli.local.stack import LocalConfig, LocalStack
+from livectl_cli.local.stack import LocalStack
 from livectl_cli.main import main
+from tests.local.conftest import cli, wait_for
 
 pytestmark = pytest.mark.emulator
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    config = LocalConfig(
-        moto_port=0,
-        emulator_port=0,
-        webhook_port=0,
-        poll_interval=0.1,
-        clock_interval=0.2,
-        failed_visibility=0,
-        callback_retry_interval=0.2,
-        queue_metrics_interval=0.5,
-    )
-    local = LocalStack(config).start()
-    state = tmp_path_factory.mktemp("ops") / "state.json"
-    state.write_text(json.dumps(local.state()), encoding="utf-8")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LIVECTL_LOCAL_STATE", str(state))
-    try:
-        yield local
-    finally:
-        mp.undo()
-        local.stop()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return out
+def stack_config() -> dict[str, Any]:
+    return {"queue_metrics_interval": 0.5}  # `livectl status` reads queue metrics put this often
 
 
 def status(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

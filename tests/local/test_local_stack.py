@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,11 @@ import pytest
 import requests
 
 from livectl.providers.signing import trtc_callback_sign
-from livectl_cli.local.stack import LocalConfig, LocalStack
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
+from livectl_cli.local.stack import LocalStack
 from livectl_cli.main import main
+from tests.local.conftest import cli_json
+from tests.local.conftest import wait_for as settle
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]
 
@@ -42,44 +45,13 @@ def leave_a_stale_secrets_client() -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    leave_a_stale_secrets_client()
-    config = LocalConfig(
-        moto_port=0,
-        emulator_port=0,
-        webhook_port=0,
-        poll_interval=0.1,
-        clock_interval=0.2,
-        failed_visibility=0,
-        callback_retry_interval=0.2,
-        parameters={"GuardPolicyMaxAge": "0"},
-    )
-    local = LocalStack(config).start()
-    state = tmp_path_factory.mktemp("local") / "state.json"
-    state.write_text(json.dumps(local.state()), encoding="utf-8")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LIVECTL_LOCAL_STATE", str(state))
-    try:
-        yield local
-    finally:
-        mp.undo()
-        local.stop()
+def stack_config() -> dict[str, Any]:
+    leave_a_stale_secrets_client()  # before the stack starts
+    return {"parameters": {"GuardPolicyMaxAge": "0"}}  # the guard test changes a policy and wants it at once
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    capsys.readouterr()
-    assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out)
+    return settle(predicate, timeout, every=0.1)
 
 
 def task_items(capsys: pytest.CaptureFixture[str], task_id: str, provider: str) -> list[dict[str, Any]]:
@@ -174,7 +146,10 @@ def test_webhook_verifies_signatures(stack: LocalStack) -> None:
     ).encode()
     headers = {"Content-Type": "application/json", "SdkAppId": "1400000001"}
     good = requests.post(
-        stack.webhook_url, data=body, headers={**headers, "Sign": trtc_callback_sign("demokey123", body)}, timeout=5
+        stack.webhook_url,
+        data=body,
+        headers={**headers, "Sign": trtc_callback_sign(LOCAL_CALLBACK_KEY, body)},
+        timeout=5,
     )
     forged = requests.post(
         stack.webhook_url, data=body, headers={**headers, "Sign": trtc_callback_sign("wrong", body)}, timeout=5

@@ -20,6 +20,25 @@ _SEARCH = re.compile(r"SEARCH\('\{([^}]*)\}\s+MetricName=\"([^\"]+)\"")
 
 MetricRef = tuple[str, frozenset[str]]
 
+# Every custom metric the code emits and the alarms and the dashboard read (docs/operating.md lists them).
+CUSTOM_METRICS = (
+    "CommandsApplied",
+    "CommandsAlreadyDone",
+    "CommandsFailed",
+    "CommandsRejected",
+    "CommandsStale",
+    "CommandsRetried",
+    "ProviderRoundTrip",
+    "ProviderThrottled",
+    "StopLateness",
+    "CallbackAccepted",
+    "CallbackDuplicate",
+    "CallbackRejected",
+    "GuardArmed",
+    "GuardDisarmed",
+    "GuardFired",
+)
+
 
 def alarms(cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {lid: a["Properties"] for lid, a in resources_of_type(cfn, "AWS::CloudWatch::Alarm").items()}

@@ -11,6 +11,7 @@ import pytest
 from livectl.control.redelivery import max_receive_count, redelivery_span
 from livectl.providers.catalogue import ACTIONS
 from livectl.providers.ratelimit import per_container_share
+from tests.template.operations import alarm_metrics, alarms, dimension_target
 from tests.template.transformed import (
     ACCOUNT,
     ACTION_FUNCTIONS,
@@ -303,11 +304,11 @@ def test_every_dlq_has_a_depth_alarm(cfn):
     }
     dlqs.add("SchedulerDLQ")
     alarmed = {}
-    for lid, alarm in resources_of_type(cfn, "AWS::CloudWatch::Alarm").items():
-        p = alarm["Properties"]
-        if p.get("Namespace") == "AWS/SQS" and p.get("MetricName") == "ApproximateNumberOfMessagesVisible":
-            assert p["Threshold"] == 0 and p["ComparisonOperator"] == "GreaterThanThreshold", lid
-            alarmed[ref_target(p["Dimensions"][0]["Value"])] = lid
+    for lid, alarm in alarms(cfn).items():
+        for metric in alarm_metrics(alarm):
+            if metric["Namespace"] == "AWS/SQS" and metric["MetricName"] == "ApproximateNumberOfMessagesVisible":
+                assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold", lid
+                alarmed[dimension_target(metric, "QueueName")] = lid
     assert len(dlqs) == 8
     assert dlqs <= set(alarmed), dlqs - set(alarmed)
 

@@ -24,9 +24,10 @@ import boto3
 import pytest
 
 from livectl.providers.signing import trtc_callback_sign
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 from livectl_cli.local.metrics import TAP
-from livectl_cli.local.stack import DEMO_CALLBACK_KEY, LocalConfig, LocalStack
-from tests.template.operations import MetricRef, referenced_custom_metrics
+from livectl_cli.local.stack import LocalConfig, LocalStack
+from tests.template.operations import CUSTOM_METRICS, MetricRef, referenced_custom_metrics
 
 pytestmark = [pytest.mark.template, pytest.mark.emulator]
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,25 +78,6 @@ def post(url: str, body: bytes, sign: str) -> int:
         return exc.code
 
 
-EXPECTED = (
-    "CommandsApplied",
-    "CommandsAlreadyDone",
-    "CommandsFailed",
-    "CommandsRejected",
-    "CommandsStale",
-    "CommandsRetried",
-    "ProviderRoundTrip",
-    "ProviderThrottled",
-    "StopLateness",
-    "CallbackAccepted",
-    "CallbackDuplicate",
-    "CallbackRejected",
-    "GuardArmed",
-    "GuardDisarmed",
-    "GuardFired",
-)
-
-
 def wait_for_names(collected: Emitted, names: tuple[str, ...], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not set(names) <= {name for name, _ in collected.found}:
@@ -133,12 +115,12 @@ def drive(stack: LocalStack, collected: Emitted) -> None:
     doc = json.loads(sample["body"])
     doc["CallbackTs"] = int(time.time() * 1000)
     body = json.dumps(doc).encode()
-    sign = trtc_callback_sign(DEMO_CALLBACK_KEY, body)
+    sign = trtc_callback_sign(LOCAL_CALLBACK_KEY, body)
     assert post(stack.webhook_url, body, sign) == 200  # accepted
     assert post(stack.webhook_url, body, sign) == 200  # duplicate
     assert post(stack.webhook_url, body, "forged" + sign[6:]) == 401  # rejected
 
-    wait_for_names(collected, EXPECTED)
+    wait_for_names(collected, CUSTOM_METRICS)
     time.sleep(0.5)  # whatever else was in flight: its invocation flushes when it returns
 
 
@@ -151,4 +133,4 @@ def test_every_metric_an_alarm_or_the_dashboard_names_is_emitted(emitted: Emitte
 def test_each_command_outcome_and_webhook_answer_was_driven(emitted: Emitted) -> None:
     """The scenario above really reached every outcome (so the check above is not vacuous)."""
     names = {name for name, _ in emitted.found}
-    assert set(EXPECTED) <= names, set(EXPECTED) - names
+    assert set(CUSTOM_METRICS) <= names, set(CUSTOM_METRICS) - names

@@ -8,8 +8,9 @@ import re
 import pytest
 
 from livectl.providers.catalogue import ACTIONS
-from livectl_cli.operator_commands import ACTION_STEMS
+from livectl_cli.targets import ACTION_STEMS
 from tests.template.operations import (
+    CUSTOM_METRICS,
     alarm_metrics,
     alarms,
     dashboard_body,
@@ -104,23 +105,7 @@ def test_custom_metrics_are_drawn_per_action_with_the_stacks_namespace(cfn, defa
     """Each custom metric the alarms and the dashboard name carries `service` (and `action` for commands)."""
     referenced = referenced_custom_metrics(cfn, defaults)
     names = {name for name, _ in referenced}
-    expected = {
-        "CommandsApplied",
-        "CommandsAlreadyDone",
-        "CommandsFailed",
-        "CommandsRejected",
-        "CommandsStale",
-        "CommandsRetried",
-        "ProviderRoundTrip",
-        "ProviderThrottled",
-        "StopLateness",
-        "CallbackAccepted",
-        "CallbackDuplicate",
-        "CallbackRejected",
-        "GuardArmed",
-        "GuardDisarmed",
-        "GuardFired",
-    }
+    expected = set(CUSTOM_METRICS)
     assert expected <= names, expected - names
     assert all("service" in dims for _, dims in referenced)
 

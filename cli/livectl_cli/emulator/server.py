@@ -13,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from livectl_cli.emulator.core import DEFAULT_CALLBACK_KEY, EmulatorCore, Reply, Request
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
+from livectl_cli.emulator.core import EmulatorCore
 from livectl_cli.emulator.model import KINDS, SpecError
+from livectl_cli.emulator.wire import Reply, Request
 
 MAX_BODY = 10 * 1024 * 1024
 ADMIN_PREFIX = "/_emulator/"
@@ -144,7 +146,7 @@ class Emulator:
         seed: int = 0,
         latency_ms: float = 0,
         callback_url: str | None = None,
-        callback_key: str | None = DEFAULT_CALLBACK_KEY,
+        callback_key: str | None = LOCAL_CALLBACK_KEY,
         clock: Callable[[], float] | None = None,
         callback_retry_interval: float = 10.0,
         callback_retry_window: float = 60.0,

@@ -13,20 +13,18 @@ Scenario (all through the operator CLI where an operator would use it):
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from livectl_cli.common import table
 from livectl_cli.local import demo_guard
+from livectl_cli.local.demo_checks import control_checks, nothing_lost_checks, schedule_checks, webhook_checks
+from livectl_cli.local.demo_driver import Check, Cli, DemoDriver
 from livectl_cli.local.stack import LocalConfig, LocalStack
 
 SDK_APP_ID = 1400000001
@@ -45,94 +43,16 @@ TRTC = {"SdkAppId": SDK_APP_ID, "Region": "ap-guangzhou"}
 DEADLINE_SECONDS = 40.0
 
 
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str = ""
+class Demo(DemoDriver):
+    forged_status: int = 0  # the HTTP status the forged callback got (step 4)
 
-
-class Demo:
-    def __init__(self, stack: LocalStack, out: Callable[[str], None], deadline: float = DEADLINE_SECONDS) -> None:
-        self.stack = stack
-        self.deadline = deadline
-        self.out = out
-        self.events: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._read_events, name="demo-events", daemon=True)
-        from livectl import aws
-
-        self.sqs = aws.client("sqs")
-        self.dynamodb = aws.client("dynamodb")
-        self.scheduler = aws.client("scheduler")
-
-    # -- plumbing ----------------------------------------------------------------------------------------------
-    def _read_events(self) -> None:
-        assert self.stack.created is not None
-        url = self.stack.created.events_tap_url
-        while not self._stop.is_set():
-            try:
-                answer = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            except Exception:
-                if self._stop.is_set():
-                    return
-                time.sleep(0.2)
-                continue
-            for message in answer.get("Messages", []):
-                self.events.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            if not answer.get("Messages"):
-                self._stop.wait(0.1)
-
-    def cli(self, *argv: str) -> int:
-        """Run one `livectl` command the way an operator would, echoing it and its output."""
-        from livectl_cli.main import main
-
-        self.out(f"$ livectl {' '.join(_quote(a) for a in argv)}")
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            code = main(list(argv))
-        for line in buffer.getvalue().splitlines():
-            self.out(f"  {line}")
-        return code
-
-    def events_of(self, detail_type: str, task_id: str | None = None) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self.events
-            if e.get("detail-type") == detail_type and (task_id is None or e["detail"].get("task_id") == task_id)
-        ]
-
-    def ledger(self, provider: str, task_id: str) -> list[dict[str, Any]]:
-        from livectl_cli.observe_commands import ledger_items
-
-        return ledger_items(self.stack.outputs["LedgerTableName"], provider, task_id)
-
-    def state(self, provider: str, task_id: str) -> dict[str, Any]:
-        return next((i for i in self.ledger(provider, task_id) if i.get("sk") == "STATE"), {})
-
-    def emulator_status(self, kind: str, task_id: str) -> str:
-        task = self.stack.emulator.task(kind, task_id)
-        return str(task["status"]) if task else "?"
-
-    def wait_for(self, what: str, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.2)
-        self.out(f"  (gave up waiting for {what})")
-        return False
-
-    # -- scenario ---------------------------------------------------------------------------------------------------
     def run(self) -> list[Check]:
-        self._reader.start()
+        self.start_reading_events()
         try:
             self.scenario()
             return self.checks()
         finally:
-            self._stop.set()
-            self._reader.join(2)
+            self.stop_reading_events()
 
     def scenario(self) -> None:
         em = self.stack.emulator
@@ -210,6 +130,15 @@ class Demo:
             and self.stack.emulator.wait_callbacks(0.01)
         )
 
+    def checks(self) -> list[Check]:
+        return [
+            *control_checks(self),
+            *schedule_checks(self),
+            *webhook_checks(self, self.forged_status),
+            *demo_guard.checks(self),
+            *nothing_lost_checks(self),
+        ]
+
     # -- report -----------------------------------------------------------------------------------------------------
     def task_table(self) -> str:
         rows: list[tuple[str, ...]] = [
@@ -230,171 +159,20 @@ class Demo:
                     str(callbacks),
                 )
             )
-        return _table(rows)
+        return "\n".join(table(rows))
 
     def event_lines(self) -> list[str]:
-        from livectl_cli.observe_commands import event_line
+        from livectl_cli.commands.events import event_line
 
         return [event_line(e) for e in sorted(self.events, key=lambda e: str(e.get("time")))]
-
-    def checks(self) -> list[Check]:
-        em = self.stack.emulator
-        c: list[Check] = []
-
-        def check(name: str, ok: bool, detail: str = "") -> None:
-            c.append(Check(name, bool(ok), detail))
-
-        # Job 2: message-triggered control (the sixth action, StopPullToPushTask, runs on schedule below).
-        stop_calls = [x for x in em.calls("StopPullRecordTask") if x.get("task_id") == "demo-rec-stop"]
-        check(
-            "StopPullRecordTask: task stopped at the provider, ledger 'stopped', Task Stopped event",
-            self.emulator_status("pull_record", "demo-rec-stop") == "停用"
-            and self.state("volcengine", "demo-rec-stop").get("state") == "stopped"
-            and bool(self.events_of("Task Stopped", "demo-rec-stop")),
-        )
-        check(
-            "duplicate StopPullRecordTask: exactly 1 provider call, 1 Task Stopped event",
-            len(stop_calls) == 1 and len(self.events_of("Task Stopped", "demo-rec-stop")) == 1,
-            f"{len(stop_calls)} calls, {len(self.events_of('Task Stopped', 'demo-rec-stop'))} events",
-        )
-        status_events = self.events_of("Task Status", "demo-rec-query")
-        check(
-            "GetPullRecordTask: ledger 'running' (生效中), Task Status event",
-            self.state("volcengine", "demo-rec-query").get("state") == "running"
-            and any(e["detail"].get("status") == "生效中" for e in status_events),
-        )
-        check(
-            "RestartPullToPushTask: relay 生效中 again, ledger 'restarted', Task Restarted event",
-            self.emulator_status("pull_to_push", "demo-relay-restart") == "生效中"
-            and self.state("volcengine", "demo-relay-restart").get("state") == "restarted"
-            and bool(self.events_of("Task Restarted", "demo-relay-restart")),
-        )
-        check(
-            "DeleteCloudRecording: recording Exited, ledger entry, Task Stopped event",
-            self.emulator_status("cloud_recording", "demo-cloudrec-vod") == "Exited"
-            and bool(self.state("trtc", "demo-cloudrec-vod"))
-            and bool(self.events_of("Task Stopped", "demo-cloudrec-vod")),
-        )
-        check(
-            "StopPublishCdnStream: relay IDLE, ledger entry, Task Stopped event",
-            self.emulator_status("cdn_publish", "demo-cdn-stop") == "IDLE"
-            and bool(self.state("trtc", "demo-cdn-stop"))
-            and bool(self.events_of("Task Stopped", "demo-cdn-stop")),
-        )
-        rejected = self.events_of("Command Rejected")
-        check(
-            "invalid command: rejected with the field named, Command Rejected event, not dead-lettered",
-            any("TaskID" in str(e["detail"].get("reason", "")) + str(e["detail"].get("field", "")) for e in rejected),
-            "; ".join(str(e["detail"].get("reason")) for e in rejected) or "no Command Rejected event",
-        )
-        # Job 1: scheduled auto-stop.
-        scheduled = self.events_of("Stop Scheduled", "demo-cloudrec-cos")
-        check(
-            "schedule then move: 2 Stop Scheduled events, the second a move",
-            len(scheduled) == 2 and any(e["detail"].get("moved") for e in scheduled),
-            f"{len(scheduled)} events",
-        )
-        assert self.stack.clock is not None
-        from livectl.schedules.scheduler import schedule_name
-
-        cos_stop = schedule_name("DeleteCloudRecording", "default", "demo-cloudrec-cos")
-        fired = [f for f in self.stack.clock.fired if f["name"] == cos_stop and f["error"] is None]
-        check(
-            "the moved schedule fired once (at its new time), was deleted, and the recording stopped",
-            len(fired) == 1
-            and self.emulator_status("cloud_recording", "demo-cloudrec-cos") == "Exited"
-            and bool(self.events_of("Task Stopped", "demo-cloudrec-cos")),
-            f"fired {len(fired)}x",
-        )
-        relay_fired = [f for f in self.stack.clock.fired if "pullpush" in f["name"] and f["error"] is None]
-        check(
-            "StopPullToPushTask on schedule: fired once, relay 停用, ledger 'stopped', Task Stopped event",
-            len(relay_fired) == 1
-            and self.emulator_status("pull_to_push", "demo-relay-stop") == "停用"
-            and self.state("volcengine", "demo-relay-stop").get("state") == "stopped"
-            and bool(self.events_of("Task Stopped", "demo-relay-stop")),
-            f"fired {len(relay_fired)}x",
-        )
-        pending = self.scheduler.list_schedules(GroupName=self.stack.outputs["ScheduleGroupName"]).get("Schedules", [])
-        check(
-            "cancelled schedule: Stop Cancelled event, never fired, task still 生效中, no schedule left",
-            bool(self.events_of("Stop Cancelled", "demo-rec-cancel"))
-            and not [f for f in self.stack.clock.fired if "pullrec" in f["name"]]
-            and self.emulator_status("pull_record", "demo-rec-cancel") == "生效中"
-            and not pending,
-            f"{len(pending)} schedules left",
-        )
-        # Job 3: webhook callbacks.
-        deliveries = em.callback_log()
-        refused = [d for d in deliveries if not d.get("delivered")]
-        check(
-            "TRTC callbacks: every delivery answered 200 by the webhook",
-            bool(deliveries) and not refused,
-            f"{len(deliveries)} deliveries, {len(refused)} refused",
-        )
-        vod_cbs = [i for i in self.ledger("trtc", "demo-cloudrec-vod") if str(i.get("sk", "")).startswith("CB#")]
-        check(
-            "recording callbacks: stored in the ledger, Recording Uploaded event",
-            bool(vod_cbs) and bool(self.events_of("Recording Uploaded", "demo-cloudrec-vod")),
-            f"{len(vod_cbs)} callback items",
-        )
-        check(
-            "relay callbacks: Relay Status Changed event for the stopped CDN relay",
-            bool(self.events_of("Relay Status Changed", "demo-cdn-stop")),
-        )
-        check("forged callback: refused with 401", self.forged_status == 401, f"HTTP {self.forged_status}")
-        c.extend(demo_guard.checks(self))
-        # Nothing lost.
-        assert self.stack.created is not None
-        dlq_depths = {}
-        for logical, url in self.stack.created.queues.items():
-            if logical.endswith("DLQ"):
-                attrs = self.sqs.get_queue_attributes(
-                    QueueUrl=url,
-                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-                )["Attributes"]
-                dlq_depths[logical] = int(attrs["ApproximateNumberOfMessages"]) + int(
-                    attrs["ApproximateNumberOfMessagesNotVisible"]
-                )
-        full = {k: v for k, v in dlq_depths.items() if v}
-        check("every DLQ empty (nothing lost, nothing poisoned)", not full, json.dumps(full) if full else "")
-        bad_sigs = [x for x in em.calls() if x.get("signature_valid") is False]
-        check("every provider call correctly signed", not bad_sigs, f"{len(bad_sigs)} bad signatures")
-        return c
-
-
-def _quote(arg: str) -> str:
-    return f"'{arg}'" if any(ch in arg for ch in ' {}"') else arg
 
 
 def _without(spec: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k not in keys}
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(_width(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(str(cell) + " " * (w - _width(str(cell))) for cell, w in zip(r, widths, strict=True)).rstrip()
-        for r in rows
-    )
-
-
-def _width(text: str) -> int:
-    """Display width: CJK characters take two columns."""
-    return sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in text)
-
-
-def run(
-    verbose: bool = False,
-    out: Callable[[str], None] | None = None,
-    template: Path | None = None,
-    deadline: float = DEADLINE_SECONDS,
-) -> int:
-    """Start a stack on ephemeral ports, run the scenario, print the report; 0 only if every check passed."""
-    say = out or (lambda line: print(line, flush=True))
-    started = time.monotonic()
-    stack_log: list[str] = []
-    config = LocalConfig(
+def _config(template: Path | None, log: Callable[[str], None]) -> LocalConfig:
+    return LocalConfig(
         template=template,
         moto_port=0,
         emulator_port=0,
@@ -404,10 +182,50 @@ def run(
         failed_visibility=1,
         callback_retry_interval=0.5,
         queue_metrics_interval=1.0,
-        log=say if verbose else stack_log.append,
+        log=log,
         parameters={"GuardPolicyMaxAge": "0"},  # the demo changes its app's guard policy and wants it at once
     )
-    stack = LocalStack(config)
+
+
+def _report(demo: Demo, stack_log: list[str], verbose: bool, say: Callable[[str], None]) -> None:
+    say("\n== tasks")
+    say(demo.task_table())
+    say(f"\n== outcome events seen on the bus ({len(demo.events)})")
+    for line in demo.event_lines():
+        say("  " + line)
+    if not verbose:
+        say(f"\n== the local stack's invocation log ({len(stack_log)} lines, last 12)")
+        for line in stack_log[-12:]:
+            say("  " + line)
+    say("\n== what an operator sees now")
+    demo.cli("status")
+
+
+def _verdict(checks: list[Check], took: float, say: Callable[[str], None]) -> int:
+    say("\n== checks")
+    for item in checks:
+        say(f"  {'PASS' if item.ok else 'FAIL'}  {item.name}" + (f"  [{item.detail}]" if item.detail else ""))
+    failed = [item for item in checks if not item.ok]
+    if failed:
+        say(f"\ndemo FAILED: {len(failed)} of {len(checks)} checks missing ({took:.1f} s)")
+        return 1
+    say(f"\ndemo passed: {len(checks)} checks in {took:.1f} s")
+    return 0
+
+
+def run(
+    cli: Cli,
+    verbose: bool = False,
+    out: Callable[[str], None] | None = None,
+    template: Path | None = None,
+    deadline: float = DEADLINE_SECONDS,
+) -> int:
+    """Start a stack on ephemeral ports, run the scenario through `cli` (the `livectl` entry point), print the
+    report; 0 only if every check passed."""
+    say = out or (lambda line: print(line, flush=True))
+    started = time.monotonic()
+    stack_log: list[str] = []
+    stack = LocalStack(_config(template, say if verbose else stack_log.append))
     saved_state = os.environ.get("LIVECTL_LOCAL_STATE")
     with tempfile.TemporaryDirectory(prefix="livectl-demo-") as tmp:
         try:
@@ -422,36 +240,13 @@ def run(
             say(f"functions: {', '.join(stack.functions)}")
             if stack.skipped:
                 say(f"NOT started (no code): {', '.join(stack.skipped)}")
-            demo = Demo(stack, say, deadline)
+            demo = Demo(stack, say, cli, deadline)
             checks = demo.run()
-            say("\n== tasks")
-            say(demo.task_table())
-            say(f"\n== outcome events seen on the bus ({len(demo.events)})")
-            for line in demo.event_lines():
-                say("  " + line)
-            if not verbose:
-                say(f"\n== the local stack's invocation log ({len(stack_log)} lines, last 12)")
-                for line in stack_log[-12:]:
-                    say("  " + line)
-            say("\n== what an operator sees now")
-            demo.cli("status")
+            _report(demo, stack_log, verbose, say)
         finally:
             stack.stop()
             if saved_state is None:
                 os.environ.pop("LIVECTL_LOCAL_STATE", None)
             else:
                 os.environ["LIVECTL_LOCAL_STATE"] = saved_state
-    say("\n== checks")
-    for item in checks:
-        say(f"  {'PASS' if item.ok else 'FAIL'}  {item.name}" + (f"  [{item.detail}]" if item.detail else ""))
-    failed = [item for item in checks if not item.ok]
-    took = time.monotonic() - started
-    if failed:
-        say(f"\ndemo FAILED: {len(failed)} of {len(checks)} checks missing ({took:.1f} s)")
-        return 1
-    say(f"\ndemo passed: {len(checks)} checks in {took:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run())
+    return _verdict(checks, time.monotonic() - started, say)

@@ -3,10 +3,9 @@ it) and the checks that a recording which ends normally leaves no guard behind."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from livectl_cli.local.demo import Check, Demo
+from livectl_cli.local.demo_driver import Check, DemoDriver
 
 BUDGET = "12s"  # the demo's maximum recording/relay duration; the stack's default is 12h
 FORGOTTEN = "demo-guard-forgotten"
@@ -14,22 +13,20 @@ ENDS_NORMALLY = "demo-cloudrec-vod"  # stopped by a command in step 2
 TASKS: list[dict[str, Any]] = [{"kind": "cloud_recording", "task_id": FORGOTTEN, "storage": "vod", "files": 1}]
 
 
-def set_policy(demo: Demo, sdk_app_id: int) -> None:
+def set_policy(demo: DemoDriver, sdk_app_id: int) -> None:
     demo.out(f"\n== 0. cost guard: a {BUDGET} maximum for the demo app (TRTC posts 301 / 401 when tasks start)")
     demo.cli("guard", "set", str(sdk_app_id), "--max-recording", BUDGET, "--max-relay", BUDGET)
     demo.cli("guard", "show", str(sdk_app_id))
 
 
-def settled(demo: Demo) -> bool:
+def settled(demo: DemoDriver) -> bool:
     ended = bool(demo.events_of("Guard Disarmed", ENDS_NORMALLY)) or any(
         e["detail"].get("via") for e in demo.events_of("Task Stopped", ENDS_NORMALLY)
     )
     return bool(demo.events_of("Task Stopped", FORGOTTEN)) and ended
 
 
-def checks(demo: Demo) -> list[Check]:
-    from livectl_cli.local.demo import Check
-
+def checks(demo: DemoDriver) -> list[Check]:
     stopped = demo.events_of("Task Stopped", FORGOTTEN)
     calls = [c for c in demo.stack.emulator.calls("DeleteCloudRecording") if c.get("task_id") == FORGOTTEN]
     ended = demo.events_of("Task Stopped", ENDS_NORMALLY)

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from livectl_cli.http_adapter import from_result
 from livectl_cli.local.cfn import Template, TemplateError
 from livectl_cli.local.handler_output import failure_reasons
 
@@ -228,3 +229,26 @@ class LocalFunction:
         if self.on_invoke:
             self.on_invoke(outcome, event)
         return outcome
+
+
+def http_entry(
+    function: LocalFunction, route: HttpRoute, log: Callable[[str], None]
+) -> Callable[[dict[str, Any], Any], Any]:
+    """The adapter calls this with a payload 2.0 event; it runs the function and logs one line."""
+
+    def entry(event: dict[str, Any], _context: Any) -> Any:
+        invocation = function.invoke(event, f"http:{route.method} {route.path}")
+        size = len(event.get("body") or "") * 3 // 4 if event.get("isBase64Encoded") else len(event.get("body") or "")
+        if invocation.ok:
+            outcome = str(from_result(invocation.result)[0])
+        else:
+            outcome = f"500 (function error {type(invocation.error).__name__}: {invocation.error})"
+        log(
+            f"{function.spec.logical_id:<27} ← http {event['requestContext']['http']['method']} "
+            f"{event['rawPath']} (~{size} bytes): {outcome} [{invocation.seconds * 1000:.0f} ms]"
+        )
+        if invocation.error is not None:
+            raise invocation.error
+        return invocation.result
+
+    return entry

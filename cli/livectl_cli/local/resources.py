@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from livectl.webhook.callbacks import LOCAL_CALLBACK_SECRET
 from livectl_cli.local.cfn import Template
 
 # Demo credentials the provider emulator accepts (docs/DESIGN.md "Local defaults").
@@ -15,7 +16,6 @@ DEMO_PROVIDER_SECRETS = {
     "volcengine": {"access_key": "AKLTDEMO", "secret_key": "demo-secret"},
     "trtc": {"access_key": "AKIDDEMO", "secret_key": "demo-secret"},
 }
-DEMO_CALLBACK_SECRET = {"keys": ["demokey123"], "sdk_app_ids": [1400000001]}
 DEMO_ACCOUNTS = ("default",)
 
 EVENTS_TAP_QUEUE = "livectl-local-events-tap"
@@ -135,7 +135,7 @@ def secret_values(function_envs: Iterable[Mapping[str, str]], template: Template
                 for account in DEMO_ACCOUNTS:
                     wanted[f"{prefix}{provider}/{account}"] = dict(value)
         if env.get("CALLBACK_SECRET_NAME"):
-            wanted[env["CALLBACK_SECRET_NAME"]] = dict(DEMO_CALLBACK_SECRET)
+            wanted[env["CALLBACK_SECRET_NAME"]] = dict(LOCAL_CALLBACK_SECRET)
     for logical in template.of_type("AWS::SecretsManager::Secret"):
         name = template.physical[logical].attrs["Name"]
         props = template.properties(logical)

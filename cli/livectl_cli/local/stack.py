@@ -21,18 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livectl_cli.http_adapter import HttpAdapter, from_result
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
+from livectl_cli.http_adapter import HttpAdapter
 from livectl_cli.local import resources
 from livectl_cli.local.cfn import Template
 from livectl_cli.local.clock import SchedulerClock
-from livectl_cli.local.functions import FunctionSpec, HttpRoute, LocalFunction, discover, import_handler
+from livectl_cli.local.functions import FunctionSpec, LocalFunction, discover, http_entry, import_handler
 from livectl_cli.local.handler_output import without_metric_documents
 from livectl_cli.local.metrics import TAP, CloudWatchForwarder, QueueMetricsPublisher
 from livectl_cli.local.poller import SqsPoller
 
 STACK_NAME = "livectl-local"
 REGION = "ap-southeast-1"
-DEMO_CALLBACK_KEY = "demokey123"
 
 # What a local process needs in its environment to talk to the local stack (printed by `livectl local`).
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -154,42 +154,12 @@ class LocalStack:
 
     def _start(self) -> None:
         from livectl import aws
-        from livectl.providers import credentials
 
         cfg = self.config
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         if cfg.quiet_handlers:
-            import warnings
-
-            # Powertools' own warnings ("No application metrics to publish", "Dimension ... has already been
-            # added") describe the handlers' metrics, which quiet mode does not show.
-            warnings.filterwarnings("ignore", module=r"aws_lambda_powertools(\.|$)")
-            # Handlers' plain `logging` warnings would reach stderr through logging.lastResort; the one-line
-            # invocation log already says what failed.
-            if not logging.getLogger().handlers:
-                logging.getLogger().addHandler(logging.NullHandler())
-            self._quiet.enter_context(without_metric_documents())
-        from moto.server import ThreadedMotoServer
-
-        from livectl_cli.local import moto_fixes
-
-        moto_fixes.install()  # the ledger's transactions from concurrent batches
-        self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.aws_endpoint = f"http://{host}:{port}"
-        self._reset_moto()  # moto's backends are process-wide: start from nothing
-        self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
-        self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
-        self._set_env(FAKE_CREDENTIALS)
-        # Metrics stay on: their EMF documents go to moto's CloudWatch (printed too with --verbose), as Lambda's
-        # log agent sends them in AWS, so `livectl status` reads the same metrics here as deployed.
-        self._drop_env("POWERTOOLS_METRICS_DISABLED")
-        # Clients made before (another stack, a test's moto) point at endpoints that may be gone: boto3's, and
-        # the ones inside Powertools' parameter providers that fetch the secrets.
-        aws.reset_clients()
-        credentials.reset()
-
+            self._quiet_down()
+        self._start_moto()
         # The webhook port is bound first: the emulator needs the callback URL before it starts.
         self.webhook = HttpAdapter({}, host=cfg.host, port=cfg.webhook_port)
         self.template = Template.load(
@@ -212,39 +182,8 @@ class LocalStack:
         clients["sqs"] = self._pooled_client("sqs")  # shared by every poller thread
         envs = [spec.environment for spec in self.specs.values()]
         self.created = resources.create_all(self.template, clients, envs)
-
-        for logical, spec in list(self.specs.items()):
-            if not spec.module_file.is_file():
-                self.skipped.append(logical)
-                self.log(f"{logical}: {spec.module_file} does not exist yet; not started")
-                del self.specs[logical]
-                continue
-            handler = import_handler(spec, self._local_env(spec))
-            self.functions[logical] = LocalFunction(spec, handler, REGION)
-        for spec in self.specs.values():
-            for route in spec.http_routes:
-                path = route.path.rstrip("/") or "/"
-                self.webhook.routes[(route.method, path)] = self._http_entry(self.functions[spec.logical_id], route)
-
-        for spec in self.specs.values():
-            for source in spec.sqs_sources:
-                url = self.created.queue_url_for_arn(source.queue_arn)
-                if url is None:
-                    raise RuntimeError(
-                        f"{spec.logical_id}: event source queue {source.queue_arn} is not in the template"
-                    )
-                poller = SqsPoller(
-                    self.functions[spec.logical_id],
-                    source,
-                    url,
-                    clients["sqs"],
-                    region=REGION,
-                    poll_interval=cfg.poll_interval,
-                    failed_visibility=cfg.failed_visibility,
-                    log=self.log,
-                    queue_label=self._logical_for_arn(source.queue_arn),
-                )
-                self.pollers.append(poller)
+        self._load_functions()
+        self._make_pollers(clients["sqs"])
         self.clock = SchedulerClock(
             clients["scheduler"],
             clients["sqs"],
@@ -267,27 +206,80 @@ class LocalStack:
         self.clock.start()
         self.queue_metrics.start()
 
-    def _http_entry(self, function: LocalFunction, route: HttpRoute) -> Callable[[dict[str, Any], Any], Any]:
-        """The adapter calls this with a payload 2.0 event; it runs the function and logs one line."""
+    def _quiet_down(self) -> None:
+        import warnings
 
-        def entry(event: dict[str, Any], _context: Any) -> Any:
-            invocation = function.invoke(event, f"http:{route.method} {route.path}")
-            size = (
-                len(event.get("body") or "") * 3 // 4 if event.get("isBase64Encoded") else len(event.get("body") or "")
-            )
-            if invocation.ok:
-                outcome = str(from_result(invocation.result)[0])
-            else:
-                outcome = f"500 (function error {type(invocation.error).__name__}: {invocation.error})"
-            self.log(
-                f"{function.spec.logical_id:<27} ← http {event['requestContext']['http']['method']} "
-                f"{event['rawPath']} (~{size} bytes): {outcome} [{invocation.seconds * 1000:.0f} ms]"
-            )
-            if invocation.error is not None:
-                raise invocation.error
-            return invocation.result
+        # Powertools' own warnings ("No application metrics to publish", "Dimension ... has already been
+        # added") describe the handlers' metrics, which quiet mode does not show.
+        warnings.filterwarnings("ignore", module=r"aws_lambda_powertools(\.|$)")
+        # Handlers' plain `logging` warnings would reach stderr through logging.lastResort; the one-line
+        # invocation log already says what failed.
+        if not logging.getLogger().handlers:
+            logging.getLogger().addHandler(logging.NullHandler())
+        self._quiet.enter_context(without_metric_documents())
 
-        return entry
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        from livectl import aws
+        from livectl.providers import credentials
+        from livectl_cli.local import moto_fixes
+
+        moto_fixes.install()  # the ledger's transactions from concurrent batches
+        self.moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.aws_endpoint = f"http://{host}:{port}"
+        self._reset_moto()  # moto's backends are process-wide: start from nothing
+        self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
+        self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
+        self._set_env(FAKE_CREDENTIALS)
+        # Metrics stay on: their EMF documents go to moto's CloudWatch (printed too with --verbose), as Lambda's
+        # log agent sends them in AWS, so `livectl status` reads the same metrics here as deployed.
+        self._drop_env("POWERTOOLS_METRICS_DISABLED")
+        # Clients made before (another stack, a test's moto) point at endpoints that may be gone: boto3's, and
+        # the ones inside Powertools' parameter providers that fetch the secrets.
+        aws.reset_clients()
+        credentials.reset()
+
+    def _load_functions(self) -> None:
+        """Import each function's handler (one whose code does not exist yet is skipped) and route its HTTP events."""
+        assert self.webhook is not None
+        for logical, spec in list(self.specs.items()):
+            if not spec.module_file.is_file():
+                self.skipped.append(logical)
+                self.log(f"{logical}: {spec.module_file} does not exist yet; not started")
+                del self.specs[logical]
+                continue
+            handler = import_handler(spec, self._local_env(spec))
+            self.functions[logical] = LocalFunction(spec, handler, REGION)
+        for spec in self.specs.values():
+            for route in spec.http_routes:
+                path = route.path.rstrip("/") or "/"
+                self.webhook.routes[(route.method, path)] = http_entry(self.functions[spec.logical_id], route, self.log)
+
+    def _make_pollers(self, sqs: Any) -> None:
+        """One poller per SQS event source, as Lambda's event source mappings."""
+        assert self.created is not None
+        for spec in self.specs.values():
+            for source in spec.sqs_sources:
+                url = self.created.queue_url_for_arn(source.queue_arn)
+                if url is None:
+                    raise RuntimeError(
+                        f"{spec.logical_id}: event source queue {source.queue_arn} is not in the template"
+                    )
+                poller = SqsPoller(
+                    self.functions[spec.logical_id],
+                    source,
+                    url,
+                    sqs,
+                    region=REGION,
+                    poll_interval=self.config.poll_interval,
+                    failed_visibility=self.config.failed_visibility,
+                    log=self.log,
+                    queue_label=self._logical_for_arn(source.queue_arn),
+                )
+                self.pollers.append(poller)
 
     def _reset_moto(self) -> None:
         import urllib.request
@@ -327,7 +319,7 @@ class LocalStack:
         from livectl_cli.emulator import Emulator
 
         cfg = self.config
-        kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": DEMO_CALLBACK_KEY}
+        kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": LOCAL_CALLBACK_KEY}
         if cfg.callback_retry_interval is not None:
             kwargs["callback_retry_interval"] = cfg.callback_retry_interval
         if cfg.emulator_latency:

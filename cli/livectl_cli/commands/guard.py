@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from livectl_cli.common import CliError, HelpFormatter, emit, emit_json, utc_now
-from livectl_cli.operator_commands import _add_target, _aws_call, _schedule_deps, guard_policies, resolve_target
+from livectl_cli.common import CliError, add_command, emit, emit_json, utc_now
+from livectl_cli.targets import add_target_arguments, aws_call, guard_policies, resolve_target, schedule_deps
 
 GUARD_EPILOG = """\
 examples:
@@ -28,12 +28,13 @@ examples:
 A policy change applies to recordings and relays that start afterwards (the schedule manager caches policies
 for GuardPolicyMaxAge seconds); armed guards keep their time unless extended.
 """
+NO_GUARD = "this stack has no cost guard (no GuardParameterPath output): deploy the current template.yaml"
 
 
 def _policies(args: argparse.Namespace) -> Any:
     policies = guard_policies(resolve_target(args))
     if policies is None:
-        raise CliError("this stack has no cost guard (no GuardParameterPath output): deploy the current template.yaml")
+        raise CliError(NO_GUARD)
     return policies
 
 
@@ -46,8 +47,8 @@ def _app_id(text: str) -> int:
 def run_show(args: argparse.Namespace) -> int:
     policies = _policies(args)
     app = _app_id(args.sdk_app_id)
-    override = _aws_call("read guard policy", lambda: policies.override(app))
-    policy = _aws_call("read guard policy", lambda: policies.for_app(app))
+    override = aws_call("read guard policy", lambda: policies.override(app))
+    policy = aws_call("read guard policy", lambda: policies.for_app(app))
     doc = {"sdk_app_id": app, **policy.as_dict(), "override": override, "parameter": f"{policies.path}{app}"}
     if args.json:
         emit_json(doc, indent=2)
@@ -75,7 +76,7 @@ def run_set(args: argparse.Namespace) -> int:
     }
     if not fields:
         raise CliError("nothing to set: give --enabled, --guard-region, --account, --max-recording or --max-relay")
-    policy = _aws_call("write guard policy", lambda: policies.put(app, fields))
+    policy = aws_call("write guard policy", lambda: policies.put(app, fields))
     emit(f"guard policy for SdkAppId {app}: " + ", ".join(f"{k}={v}" for k, v in policy.as_dict().items()))
     return 0
 
@@ -83,10 +84,10 @@ def run_set(args: argparse.Namespace) -> int:
 def _task_request(args: argparse.Namespace, doc: dict[str, Any]) -> dict[str, Any]:
     from livectl.guard.manager import handle_guard_request
 
-    deps = _schedule_deps(resolve_target(args))
+    deps = schedule_deps(resolve_target(args))
     if deps.guard is None:
-        raise CliError("this stack has no cost guard (no GuardParameterPath output): deploy the current template.yaml")
-    result: dict[str, Any] = _aws_call("guard request", lambda: handle_guard_request(doc, deps, utc_now()))
+        raise CliError(NO_GUARD)
+    result: dict[str, Any] = aws_call("guard request", lambda: handle_guard_request(doc, deps, utc_now()))
     return result
 
 
@@ -103,32 +104,28 @@ def run_off(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    guard = sub.add_parser(
+    guard = add_command(
+        sub,
         "guard",
-        help="the cost guard: policy per SdkAppId, and one task's guard",
+        summary="the cost guard: policy per SdkAppId, and one task's guard",
         description="The cost guard stops a TRTC recording or relay that outlives its app's maximum duration.",
         epilog=GUARD_EPILOG,
-        formatter_class=HelpFormatter,
     )
     verbs = guard.add_subparsers(dest="guard_command", metavar="COMMAND", required=True)
-    show = verbs.add_parser("show", help="the effective policy of one SdkAppId", formatter_class=HelpFormatter)
+    show = add_command(verbs, "show", summary="the effective policy of one SdkAppId", handler=run_show)
     show.add_argument("sdk_app_id", metavar="SDKAPPID")
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.set_defaults(handler=run_show)
-    put = verbs.add_parser("set", help="override settings for one SdkAppId", formatter_class=HelpFormatter)
+    put = add_command(verbs, "set", summary="override settings for one SdkAppId", handler=run_set)
     put.add_argument("sdk_app_id", metavar="SDKAPPID")
     put.add_argument("--enabled", choices=["true", "false"], help="guard this app's recordings and relays")
     put.add_argument("--guard-region", dest="region_name", help="Region for this app's stop commands")
     put.add_argument("--account", help="provider account whose credentials sign the stops")
     put.add_argument("--max-recording", help="maximum recording duration, e.g. 12h, 90m")
     put.add_argument("--max-relay", help="maximum relay duration, e.g. 6h")
-    put.set_defaults(handler=run_set)
-    extend = verbs.add_parser("extend", help="move one task's guard later", formatter_class=HelpFormatter)
+    extend = add_command(verbs, "extend", summary="move one task's guard later", handler=run_extend)
     extend.add_argument("task_id", metavar="TASK_ID")
     extend.add_argument("--by", required=True, help="duration, e.g. 2h, 30m")
-    extend.set_defaults(handler=run_extend)
-    off = verbs.add_parser("off", help="cancel one task's guard", formatter_class=HelpFormatter)
+    off = add_command(verbs, "off", summary="cancel one task's guard", handler=run_off)
     off.add_argument("task_id", metavar="TASK_ID")
-    off.set_defaults(handler=run_off)
     for parser in (show, put, extend, off):
-        _add_target(parser)
+        add_target_arguments(parser)

@@ -1,4 +1,4 @@
-"""`livectl local` (the whole stack on this machine) and `livectl demo` (what `make demo` runs)."""
+"""`livectl local`: the whole stack on this machine (moto, the provider emulator, the real handlers) until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from livectl_cli.common import CliError, HelpFormatter
+from livectl_cli.common import CliError, add_command
+from livectl_cli.targets import STATE_FILE
 
 LOCAL_EPILOG = """\
 example:
@@ -23,11 +24,6 @@ Starts on 127.0.0.1: moto (SQS, Scheduler, DynamoDB, EventBridge, Secrets Manage
 from template.yaml, the provider emulator (callbacks to the local webhook), the real handlers behind one
 poller per SQS event source, a clock that fires due one-time schedules, and the HttpApi route. Writes
 .livectl-local.json (endpoints + outputs) so the operator commands find it; removes it on Ctrl-C.
-"""
-
-DEMO_EPILOG = """\
-example:
-  livectl demo          # what `make demo` runs; exits non-zero if any expected outcome is missing
 """
 
 
@@ -71,7 +67,7 @@ def run_local(args: argparse.Namespace) -> int:
         stack.start()
     except OSError as exc:
         raise CliError(f"cannot start the local stack: {exc.strerror or exc} (port in use? see --help)") from exc
-    state_file = Path(args.state_file or os.environ.get("LIVECTL_LOCAL_STATE") or ".livectl-local.json").resolve()
+    state_file = Path(args.state_file or os.environ.get("LIVECTL_LOCAL_STATE") or STATE_FILE).resolve()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job may have it ignored
         signal.signal(signum, lambda *_: stopping.set())
@@ -89,21 +85,16 @@ def run_local(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from livectl_cli.local.demo import run
-
-    return run(verbose=args.verbose, template=Path(args.template) if args.template else None)
-
-
 def register(sub: Any) -> None:
     from livectl_cli.emulator import latency
 
-    local = sub.add_parser(
+    local = add_command(
+        sub,
         "local",
-        help="run the whole stack on this machine (moto + emulator + real handlers)",
+        summary="run the whole stack on this machine (moto + emulator + real handlers)",
         description="Run the whole livectl stack locally, wired from template.yaml, until Ctrl-C.",
         epilog=LOCAL_EPILOG,
-        formatter_class=HelpFormatter,
+        handler=run_local,
     )
     local.add_argument("--webhook-port", type=int, default=3000, help="the HttpApi route's port (default 3000)")
     local.add_argument("--emulator-port", type=int, default=8900, help="the provider emulator's port (default 8900)")
@@ -113,15 +104,3 @@ def register(sub: Any) -> None:
     local.add_argument("--state-file", help="where to write endpoints for other commands (default .livectl-local.json)")
     local.add_argument("--verbose", action="store_true", help="also show the handlers' own JSON logs and metrics")
     latency.add_arguments(local)
-    local.set_defaults(handler=run_local)
-
-    demo = sub.add_parser(
-        "demo",
-        help="start the local stack, run the scenario, check every outcome",
-        description="Run the demo scenario against a fresh local stack (ephemeral ports) and check each outcome.",
-        epilog=DEMO_EPILOG,
-        formatter_class=HelpFormatter,
-    )
-    demo.add_argument("--verbose", action="store_true", help="also print the stack's one-line invocation log")
-    demo.add_argument("--template", help="path to template.yaml (default: found from the current folder)")
-    demo.set_defaults(handler=run_demo)

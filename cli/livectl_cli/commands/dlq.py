@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livectl.providers.catalogue import ACTIONS
-from livectl_cli.common import CliError, HelpFormatter, emit, emit_json, utc_now
-from livectl_cli.operator_commands import ACTION_STEMS, Target, _add_target, _aws_call, _table, resolve_target
+from livectl_cli.common import CliError, add_action_argument, add_command, emit, emit_json, table, utc_now
+from livectl_cli.targets import ACTION_STEMS, Target, add_target_arguments, aws_call, resolve_target
 
 HIDE_SECONDS = 60  # long enough to list (or move) them all, short enough not to matter if we die
 MAX_MESSAGES = 1000
@@ -206,13 +206,13 @@ def run_dlq(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     sqs = target.client("sqs")
     dlq = target.output(f"{ACTION_STEMS[args.action]}DLQUrl")
-    letters = _aws_call("ReceiveMessage", lambda: receive_all(sqs, dlq))
+    letters = aws_call("ReceiveMessage", lambda: receive_all(sqs, dlq))
     ledger = Ledger(target.output("LedgerTableName"))
     if not args.redrive:
-        _aws_call("ChangeMessageVisibility", lambda: release(sqs, dlq, letters))
-    _aws_call("ledger Query", lambda: attach_reasons(ledger, letters, utc_now()))
+        aws_call("ChangeMessageVisibility", lambda: release(sqs, dlq, letters))
+    aws_call("ledger Query", lambda: attach_reasons(ledger, letters, utc_now()))
     if args.redrive:
-        emit(*_aws_call("redrive", lambda: redrive(target, args.action, letters, args.id)))
+        emit(*aws_call("redrive", lambda: redrive(target, args.action, letters, args.id)))
         return 0
     if args.json:
         emit_json([x.as_dict() for x in letters], indent=2)
@@ -226,22 +226,21 @@ def run_dlq(args: argparse.Namespace) -> int:
         receives = str(x.receive_count or x.sqs_receives)
         reason = (x.reason or "not in the ledger")[:80]
         rows.append((x.message_id, sent, x.task_id or "?", receives, x.error_code or "?", reason))
-    emit(f"{len(letters)} dead-lettered {args.action} command{'' if len(letters) == 1 else 's'}:", *_table(rows))
+    emit(f"{len(letters)} dead-lettered {args.action} command{'' if len(letters) == 1 else 's'}:", *table(rows))
     return 0
 
 
 def register(sub: Any) -> None:
-    actions = sorted(ACTIONS)
-    dlq = sub.add_parser(
+    dlq = add_command(
+        sub,
         "dlq",
-        help="list an action's dead-lettered commands with the reason, or send them back (--redrive)",
+        summary="list an action's dead-lettered commands with the reason, or send them back (--redrive)",
         description="List the commands in an action's dead-letter queue, or send them back to its queue.",
         epilog=DLQ_EPILOG,
-        formatter_class=HelpFormatter,
+        handler=run_dlq,
     )
-    dlq.add_argument("action", choices=actions, metavar="ACTION", help=", ".join(actions))
+    add_action_argument(dlq, ACTIONS)
     dlq.add_argument("--redrive", action="store_true", help="send them back to the action's queue")
     dlq.add_argument("--id", action="append", metavar="MESSAGE_ID", help="only this message (repeatable)")
     dlq.add_argument("--json", action="store_true", help="print the list as JSON")
-    _add_target(dlq)
-    dlq.set_defaults(handler=run_dlq)
+    add_target_arguments(dlq)

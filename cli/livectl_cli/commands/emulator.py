@@ -8,7 +8,8 @@ import signal
 import sys
 from typing import Any
 
-from livectl_cli.common import CliError, HelpFormatter
+from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
+from livectl_cli.common import CliError, add_command
 from livectl_cli.emulator import latency
 
 EPILOG = """\
@@ -21,32 +22,34 @@ example:
     livectl call volcengine StopPullRecordTask --params '{"TaskId": "rec-1"}' --endpoint http://127.0.0.1:8900
   curl -s localhost:8900/_emulator/calls
 
-Demo accounts: Volcengine AKLTDEMO / demo-secret, TRTC AKIDDEMO / demo-secret; callback key demokey123.
+Demo accounts: Volcengine AKLTDEMO / demo-secret, TRTC AKIDDEMO / demo-secret; callback key CALLBACK_KEY.
 Faults (--faults or POST /_emulator/faults): '{"rate": 0.3, "kinds": ["http_503", "throttle", "drop"]}'.
 A slow TRTC beside a fast Volcengine: --latency-ms 50 --jitter-ms 10 --trtc-latency-ms 400 --trtc-jitter-ms 80.
 The admin API is documented in docs/emulator.md.
-"""
+""".replace("CALLBACK_KEY", LOCAL_CALLBACK_KEY)
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "emulator",
-        help="run the Volcengine/TRTC provider emulator on localhost",
+        summary="run the Volcengine/TRTC provider emulator on localhost",
         description="Serve both providers' APIs (signed, rate-limited, stateful, with faults and TRTC callbacks) "
         "on one local port, plus an admin API under /_emulator/.",
         epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        handler=run,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8900, help="port (default 8900; 0 picks a free one)")
     p.add_argument("--seed", type=int, default=0, help="seed for request ids and faults (default 0)")
     p.add_argument("--callback-url", help="where TRTC callbacks are posted when a recording or relay stops")
-    p.add_argument("--callback-key", default="demokey123", help="TRTC callback key for Sign (default demokey123)")
+    p.add_argument(
+        "--callback-key", default=LOCAL_CALLBACK_KEY, help=f"TRTC callback key for Sign (default {LOCAL_CALLBACK_KEY})"
+    )
     p.add_argument("--callback-retry-interval", type=float, default=10.0, help=argparse.SUPPRESS)
     p.add_argument("--callback-retry-window", type=float, default=60.0, help=argparse.SUPPRESS)
     p.add_argument("--faults", help="fault rules as JSON (same shape as POST /_emulator/faults)")
     latency.add_arguments(p)
-    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

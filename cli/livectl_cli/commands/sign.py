@@ -1,19 +1,17 @@
-"""`livectl sign` and `livectl call`: build (and send) one signed provider request."""
+"""`livectl sign`: print the exact signed request livectl would send to a provider. `call` shares its arguments
+(`add_request_arguments`) and how they become a request (`resolve_request`, `credentials_from`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 from livectl.errors import LivectlError
 from livectl.providers.catalogue import ACTIONS, TRTC, VOLCENGINE, get_action, validate_params
-from livectl.providers.clients import DEFAULT_ENDPOINTS, VOLCENGINE_REGION, ProviderClient, prepare_request
-from livectl.providers.operations import perform
-from livectl.providers.retry import RetryPolicy
+from livectl.providers.clients import DEFAULT_ENDPOINTS, VOLCENGINE_REGION, prepare_request
 from livectl.providers.signing import Credentials
-from livectl_cli.common import CliError, HelpFormatter, emit_json, json_object, parse_time, positive_number, utc_now
+from livectl_cli.common import CliError, add_action_argument, add_command, emit_json, json_object, parse_time, utc_now
 
 ENDPOINT_ENV = {VOLCENGINE: "LIVECTL_VOLCENGINE_ENDPOINT", TRTC: "LIVECTL_TRTC_ENDPOINT"}
 CREDENTIAL_ENV = {
@@ -31,19 +29,10 @@ and TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY[/TENCENTCLOUD_SESSION_TOKEN].
 $LIVECTL_VOLCENGINE_ENDPOINT / $LIVECTL_TRTC_ENDPOINT, then to the provider's public endpoint.
 """
 
-CALL_EPILOG = """\
-example (against the emulator started with `livectl emulator`):
-  VOLC_ACCESSKEY=AKLTDEMO VOLC_SECRETKEY=demo-secret \\
-    livectl call volcengine GetPullRecordTask --params '{"TaskID": "demo-rec-1"}' --endpoint http://127.0.0.1:8900
 
-Prints the parsed result as JSON; on error prints the error class, the provider's code and request id, and
-exits 1.
-"""
-
-
-def _add_common(p: argparse.ArgumentParser, with_at: bool) -> None:
+def add_request_arguments(p: argparse.ArgumentParser, with_at: bool) -> None:
     p.add_argument("provider", choices=[VOLCENGINE, TRTC], help="volcengine or trtc")
-    p.add_argument("action", choices=sorted(ACTIONS), metavar="ACTION", help=", ".join(sorted(ACTIONS)))
+    add_action_argument(p, ACTIONS)
     p.add_argument("--params", required=True, help="the action's parameters as a JSON object")
     if with_at:
         p.add_argument("--at", help="RFC 3339 signing time (default: now)")
@@ -52,28 +41,6 @@ def _add_common(p: argparse.ArgumentParser, with_at: bool) -> None:
     p.add_argument("--access-key", help="access key id / SecretId (default: from the environment)")
     p.add_argument("--secret-key", help="secret key (default: from the environment)")
     p.add_argument("--session-token", help="STS session token (optional)")
-
-
-def register(sub: Any) -> None:
-    sign = sub.add_parser(
-        "sign",
-        help="print the exact signed request as JSON",
-        description="Print the exact request livectl would send: method, url, headers and body.",
-        epilog=SIGN_EPILOG,
-        formatter_class=HelpFormatter,
-    )
-    _add_common(sign, with_at=True)
-    sign.set_defaults(handler=run_sign)
-    call = sub.add_parser(
-        "call",
-        help="send one signed request and print the parsed result",
-        description="Sign and send one provider call (with livectl's retry loop), print the result.",
-        epilog=CALL_EPILOG,
-        formatter_class=HelpFormatter,
-    )
-    _add_common(call, with_at=False)
-    call.add_argument("--timeout", type=positive_number, default=30.0, help="overall seconds budget (default 30)")
-    call.set_defaults(handler=run_call)
 
 
 def credentials_from(args: argparse.Namespace, provider: str) -> Credentials:
@@ -85,7 +52,8 @@ def credentials_from(args: argparse.Namespace, provider: str) -> Credentials:
     return Credentials(ak, sk, args.session_token or os.environ.get(token_env) or None)
 
 
-def _resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
+def resolve_request(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
+    """The action, its validated parameters and the endpoint the arguments name."""
     action = get_action(args.action)
     if action.provider != args.provider:
         raise CliError(f"{action.name} is a {action.provider} action, not {args.provider}")
@@ -101,7 +69,7 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
 
 
 def run_sign(args: argparse.Namespace) -> int:
-    action, params, endpoint = _resolve(args)
+    action, params, endpoint = resolve_request(args)
     now = parse_time(args.at, "--at") if args.at is not None else utc_now()
     region = args.region if (args.region and action.provider == VOLCENGINE) else VOLCENGINE_REGION
     prepared = prepare_request(
@@ -111,32 +79,13 @@ def run_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_call(args: argparse.Namespace) -> int:
-    import time
-
-    action, params, endpoint = _resolve(args)
-    client = ProviderClient({action.provider: endpoint})
-    try:
-        outcome = perform(
-            action,
-            params,
-            credentials_from(args, action.provider),
-            client,
-            deadline=time.monotonic() + args.timeout,
-            policy=RetryPolicy(attempts=3),
-        )
-    except LivectlError as exc:
-        emit_json(exc.as_dict(), file=sys.stderr)
-        return 1
-    emit_json(
-        {
-            "action": outcome.action,
-            "status": outcome.status,
-            "request_id": outcome.request_id,
-            "result": outcome.result,
-            "provider_calls": outcome.provider_calls,
-            **({"error_code": outcome.error_code} if outcome.error_code else {}),
-        },
-        indent=2,
+def register(sub: Any) -> None:
+    sign = add_command(
+        sub,
+        "sign",
+        summary="print the exact signed request as JSON",
+        description="Print the exact request livectl would send: method, url, headers and body.",
+        epilog=SIGN_EPILOG,
+        handler=run_sign,
     )
-    return 0
+    add_request_arguments(sign, with_at=True)

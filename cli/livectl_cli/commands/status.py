@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from livectl_cli.common import HelpFormatter, emit, emit_json, positive_number, utc_now
-from livectl_cli.operator_commands import ACTION_STEMS, Target, _add_target, _aws_call, _bind, _table, resolve_target
+from livectl_cli.common import add_command, emit, emit_json, positive_number, table, utc_now
+from livectl_cli.targets import ACTION_STEMS, Target, add_target_arguments, aws_call, bind, resolve_target
 
 WINDOW = timedelta(hours=1)
 FAILURES_SHOWN = 10
@@ -194,26 +194,26 @@ def gather(target: Target, now: datetime) -> Status:
         stem = ACTION_STEMS[row.action]
         url = target.outputs.get(f"{stem}QueueUrl")
         if url:
-            row.queued, row.in_flight = _aws_call("GetQueueAttributes", _bind(queue_counts, sqs, url))
+            row.queued, row.in_flight = aws_call("GetQueueAttributes", bind(queue_counts, sqs, url))
             queue_names[row.action] = url.rsplit("/", 1)[-1]
         dlq = target.outputs.get(f"{stem}DLQUrl")
         if dlq:
-            row.dlq = _aws_call("GetQueueAttributes", _bind(queue_counts, sqs, dlq))[0]
+            row.dlq = aws_call("GetQueueAttributes", bind(queue_counts, sqs, dlq))[0]
     other: dict[str, int | None] = {}
     for logical, label in OTHER_DLQS.items():
         url = target.outputs.get(f"{logical}Url")
-        other[label] = _aws_call("GetQueueAttributes", _bind(queue_counts, sqs, url))[0] if url else None
+        other[label] = aws_call("GetQueueAttributes", bind(queue_counts, sqs, url))[0] if url else None
     queries = _metric_queries(namespace, actions, queue_names)
-    values = _aws_call("GetMetricData", lambda: read_metrics(cloudwatch, queries, now - WINDOW, now))
+    values = aws_call("GetMetricData", lambda: read_metrics(cloudwatch, queries, now - WINDOW, now))
     # The age is a gauge: its newest minute says how late the queue is now, not an hour ago.
     age_queries = [q for q in queries if q.id.endswith("_age")]
-    ages = _aws_call("GetMetricData", lambda: read_metrics(cloudwatch, age_queries, now - timedelta(minutes=5), now))
+    ages = aws_call("GetMetricData", lambda: read_metrics(cloudwatch, age_queries, now - timedelta(minutes=5), now))
     for i, row in enumerate(rows):
         row.counts = {n: values.get(f"a{i}_{n}", 0.0) for n in COMMAND_METRICS}
         row.worst_lateness_ms = values.get(f"a{i}_late")
         row.oldest_age = ages.get(f"a{i}_age")
-    reasons = _aws_call("ListMetrics", lambda: rejection_reasons(cloudwatch, namespace))
-    by_reason = _aws_call(
+    reasons = aws_call("ListMetrics", lambda: rejection_reasons(cloudwatch, namespace))
+    by_reason = aws_call(
         "GetMetricData",
         lambda: read_metrics(
             cloudwatch,
@@ -232,8 +232,8 @@ def gather(target: Target, now: datetime) -> Status:
         at=now,
         rows=rows,
         other_dlqs=other,
-        due=_aws_call("ListSchedules", lambda: auto_stops_due(scheduler, now)),
-        failures=_aws_call("ledger Query", lambda: latest_failures(ledger, now)),
+        due=aws_call("ListSchedules", lambda: auto_stops_due(scheduler, now)),
+        failures=aws_call("ledger Query", lambda: latest_failures(ledger, now)),
         webhook={n: values.get(f"w_{n}", 0.0) for n in WEBHOOK_METRICS},
         rejected_by_reason={r: by_reason[f"r{i}"] for i, r in enumerate(reasons) if by_reason.get(f"r{i}")},
     )
@@ -260,15 +260,15 @@ def _count(value: float | int | None) -> str:
 
 def render(status: Status) -> list[str]:
     lines = [f"livectl status: {status.stack} at {status.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC", ""]
-    table: list[tuple[str, ...]] = [HEADER]
+    rows: list[tuple[str, ...]] = [HEADER]
     for r in status.rows:
         late = None if r.worst_lateness_ms is None else r.worst_lateness_ms / 1000
         counts = [_count(r.counts.get(n)) for n in COMMAND_METRICS]
         age = seconds_text(r.oldest_age) if r.oldest_age else "-"  # SQS reports 0 for an empty queue
         queue = [_count(r.queued), _count(r.in_flight), age, _count(r.dlq)]
-        table.append((r.action, *queue, *counts, seconds_text(late)))
+        rows.append((r.action, *queue, *counts, seconds_text(late)))
     heading = "queues: now (OLDEST: the newest minute's figure) · commands and lateness: last hour"
-    lines += [heading, *_table(table, frozenset(range(1, 10)))]
+    lines += [heading, *table(rows, frozenset(range(1, 10)))]
     lines.append("other DLQs: " + ", ".join(f"{label} {_count(n)}" for label, n in status.other_dlqs.items()))
     lines += ["", f"auto-stops due in the next hour: {len(status.due)}"]
     for stop in status.due[:DUE_SHOWN]:
@@ -327,16 +327,16 @@ def run_status(args: argparse.Namespace, *, now: Callable[[], datetime] = utc_no
 
 
 def register(sub: Any) -> None:
-    status = sub.add_parser(
+    status = add_command(
+        sub,
         "status",
-        help="one screen: queues, lateness, DLQs, due auto-stops, latest failures, webhook counts",
+        summary="one screen: queues, lateness, DLQs, due auto-stops, latest failures, webhook counts",
         description="Show the stack's state on one screen.",
         epilog=STATUS_EPILOG,
-        formatter_class=HelpFormatter,
+        handler=run_status,
     )
     status.add_argument(
         "--watch", nargs="?", const=5.0, type=positive_number, metavar="SECONDS", help="refresh (every 5 s by default)"
     )
     status.add_argument("--json", action="store_true", help="print the figures as JSON")
-    _add_target(status)
-    status.set_defaults(handler=run_status)
+    add_target_arguments(status)
