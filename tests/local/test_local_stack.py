@@ -62,6 +62,13 @@ def task_items(capsys: pytest.CaptureFixture[str], task_id: str, provider: str) 
     return json.loads(out)[provider] if code == 0 else []
 
 
+def settled_state(capsys: pytest.CaptureFixture[str], task_id: str, provider: str) -> dict[str, Any] | None:
+    """The task's STATE item once an outcome is recorded in it: under load the item was read with fields but no
+    `state` yet, after the emulator had stopped the task (the test then failed on a KeyError)."""
+    state = next((i for i in task_items(capsys, task_id, provider) if i["sk"] == "STATE"), None)
+    return state if state and "state" in state else None
+
+
 def test_stack_is_wired_from_the_template(stack: LocalStack) -> None:
     assert not stack.skipped
     assert {"StopPullRecordFunction", "ScheduleManagerFunction", "TrtcCallbackFunction"} <= set(stack.functions)
@@ -83,8 +90,7 @@ def test_a_command_through_its_queue_stops_the_task(stack: LocalStack, capsys: p
     assert main(["send", "StopPullRecordTask", "--params", '{"TaskId": "t-queue"}']) == 0
     assert "sent StopPullRecordTask for task t-queue" in capsys.readouterr().out
     wait_for(lambda: stack.emulator.task("pull_record", "t-queue")["status"] == "停用")
-    items = wait_for(lambda: task_items(capsys, "t-queue", "volcengine"))
-    state = next(i for i in items if i["sk"] == "STATE")
+    state = wait_for(lambda: settled_state(capsys, "t-queue", "volcengine"))
     assert state["state"] == "stopped" and state["last_action"] == "StopPullRecordTask"
 
 
