@@ -81,12 +81,15 @@ class SoakReport:
     lost: list[str] = field(default_factory=list)
     dlq: list[dict[str, Any]] = field(default_factory=list)  # {"id", "reason"}
     mutations_per_task: Counter[str] = field(default_factory=Counter)
+    not_once: list[str] = field(default_factory=list)  # applied changes not made exactly once, or made when not applied
     calls_per_command: dict[str, int] = field(default_factory=dict)
     provider_calls: int = 0
     outage_calls: int = 0  # provider calls during the outage (all failing)
     outage_commands: int = 0  # commands that failed in the outage
     converge_real: float = 0.0  # recovery → the last command pending at recovery calls again (real s)
     converge_schedule: float = 0.0  # the same in schedule seconds
+    fault_kinds: Counter[str] = field(default_factory=Counter)  # injected faults by kind, the outage's included
+    applied_log_lines: int = 0  # handler log lines "command applied" captured: the scan read the handlers' logs
     secret_hits: dict[str, int] = field(default_factory=dict)
     scanned: dict[str, int] = field(default_factory=dict)  # what the secrets scan read, by source
     seconds: float = 0.0
@@ -101,7 +104,8 @@ class SoakReport:
             "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())),
             f"in a DLQ with a reason: {sum(1 for d in self.dlq if d['reason'])} of {len(self.dlq)}; "
             f"lost: {len(self.lost)}; unexpected outcome: {len(self.unexpected)}",
-            f"effective mutations per task: max {worst}",
+            f"effective mutations per task: max {worst}; applied changes not made exactly once: {len(self.not_once)}",
+            "injected faults: " + ", ".join(f"{k} {v}" for k, v in sorted(self.fault_kinds.items())),
             f"provider calls: {self.provider_calls}; per command mean {self.provider_calls / config.commands:.2f}, "
             f"max {max(calls)}",
             f"outage: {self.outage_calls} calls failed for {self.outage_commands} commands; after it every one "
@@ -391,6 +395,8 @@ def analyse_calls(
     report.provider_calls = len(calls)
     for c in calls:
         c["task_id"] = task_of(c)
+        if c.get("fault"):
+            report.fault_kinds[str(c["fault"])] += 1
     per_task: Counter[str] = Counter(str(c["task_id"]) for c in calls)
     report.calls_per_command = {p.id: per_task.get(p.task, 0) for p in planned}
     for c in calls:
@@ -407,6 +413,15 @@ def analyse_calls(
         if after:
             waits.append(min(after) - end)
     report.converge_real = max(waits, default=0.0)
+
+
+def check_once(report: SoakReport, planned: list[Planned], outcomes: Outcomes) -> None:
+    """An applied change was made exactly once on the provider; anything else (a query, a rejection, a stale or
+    failed command) made none."""
+    for p in planned:
+        applied = p.action in MUTATIONS and outcomes.by_id.get(p.id) in APPLIED
+        if report.mutations_per_task.get(p.task, 0) != (1 if applied else 0):
+            report.not_once.append(f"{p.id} {p.action}: {report.mutations_per_task.get(p.task, 0)} mutations")
 
 
 def task_of(call: dict[str, Any]) -> str | None:
@@ -442,6 +457,7 @@ def run(config: SoakConfig) -> SoakReport:
             dead = drain_dlqs(stack)
             tally(report, planned, outcomes, dlq_reasons(dead, items))
             analyse_calls(report, planned, admin(stack, "GET", "calls"), outage)
+            check_once(report, planned, outcomes)
         finally:
             stack.stop()
             if saved is None:
@@ -456,6 +472,7 @@ def run(config: SoakConfig) -> SoakReport:
         "DLQ bodies": json.dumps(dead),
     }
     scan_secrets(report, keys, sources)
+    report.applied_log_lines = sources["log lines"].count("command applied")
     report.seconds = time.monotonic() - began
     return report
 
@@ -473,9 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     report = run(config)
     for line in report.lines(config):
         print(line)
-    for line in report.unexpected[:20] + [f"lost {i}" for i in report.lost[:20]]:
+    for line in report.unexpected[:20] + report.not_once[:20] + [f"lost {i}" for i in report.lost[:20]]:
         print("  " + line)
-    ok = not report.lost and not report.unexpected and not report.secret_hits
+    ok = not report.lost and not report.unexpected and not report.secret_hits and not report.not_once
     ok = ok and max(report.mutations_per_task.values(), default=0) <= 1 and all(d["reason"] for d in report.dlq)
     print("soak passed" if ok else "soak FAILED")
     return 0 if ok else 1
