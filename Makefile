@@ -21,12 +21,13 @@ export AWS_DEFAULT_REGION ?= ap-southeast-1
 comma := ,
 LINT_PATHS = $(wildcard layers functions cli)
 
-.PHONY: help venv test lint typecheck pytest fuzz demo bench build validate clean
+.PHONY: help venv test lint typecheck pytest fuzz soak demo bench build validate clean
 
 help:
 	@echo "make demo      run the whole system locally (provider emulator + moto) and check every outcome"
 	@echo "make test      ruff, mypy and every test"
 	@echo "make fuzz      the webhook's fuzz runs, 20x longer than in make test, with their figures"
+	@echo "make soak      1,000 mixed commands with faults and an outage through the local stack, and the long state-machine run"
 	@echo "make bench     benchmarks, ratios from one run (~30 min; BENCH=drain,burst picks modules, BENCH_* env: BENCHMARKS.md)"
 	@echo "make build     sam build (offline, python3.12)"
 	@echo "make validate  sam validate --lint (offline)"
@@ -61,6 +62,13 @@ test: lint typecheck pytest
 FUZZ_TESTS = tests/callback/test_webhook_openapi.py tests/callback/test_callback_fuzz.py
 fuzz: $(STAMP)
 	LIVECTL_FUZZ_SCALE=$${LIVECTL_FUZZ_SCALE:-20} $(VENV)/bin/pytest -q -p no:cacheprovider --timeout 3600 $(FUZZ_TESTS)
+
+# The long versions of tests/reliability (make test runs 60 commands and a short model): bench/soak.py prints its
+# figures (SOAK_ARGS: --commands, --scale, --outage, --seed); the auto-stop model runs 20 x longer.
+soak: $(STAMP)
+	$(VPY) bench/soak.py $(SOAK_ARGS)
+	LIVECTL_MODEL_EXAMPLES=$${LIVECTL_MODEL_EXAMPLES:-30} LIVECTL_MODEL_STEPS=$${LIVECTL_MODEL_STEPS:-30} \
+		$(VENV)/bin/pytest -q -p no:cacheprovider --timeout 3600 tests/reliability/test_model.py
 
 demo: $(STAMP)
 	$(VENV)/bin/livectl demo

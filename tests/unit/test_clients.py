@@ -476,7 +476,7 @@ def test_other_refusals_are_not_confirmed(provider):
 def test_retries_resign_and_honour_retry_after(provider):
     provider.replies.extend(
         [
-            ("raw", 503, b""),
+            ("raw", 502, b""),  # a gateway blip (a 503 says "unavailable": not retried in the invocation)
             ("json", 429, {"ResponseMetadata": volc_meta(error={"Code": "FlowLimitExceeded"})}, {"Retry-After": "3"}),
             ("json", 200, {"ResponseMetadata": volc_meta(error={"Code": "CommonErr", "Message": "retry"})}),
         ]

@@ -20,7 +20,7 @@ from livectl.errors import (
 )
 from livectl.providers.catalogue import get_action
 from livectl.providers.clients import prepare_request
-from livectl.providers.retry import RetryPolicy, full_jitter_delay, retry_call
+from livectl.providers.retry import UNAVAILABLE_CODES, RetryPolicy, full_jitter_delay, retry_call
 from livectl.providers.signing import Credentials
 
 pytestmark = pytest.mark.unit
@@ -235,3 +235,24 @@ def test_fresh_now_per_attempt_means_a_fresh_signature():
     assert len({h["Authorization"] for h in signed}) == 3
     assert "/20240602/cn-north-1/live/request" in signed[-1]["Authorization"]
     assert all(list(h).count("Authorization") == 1 for h in signed)
+
+
+@pytest.mark.parametrize("code", sorted(UNAVAILABLE_CODES))
+@pytest.mark.parametrize("cls", [TransientProviderError, Throttled])
+def test_an_answer_that_says_the_provider_is_unavailable_is_not_retried_in_the_invocation(code, cls):
+    """Issue 13: in a long outage every in-invocation retry is one more call per command spent for nothing; the
+    record goes back to the queue at once and the redelivery schedule is the backoff."""
+    clock = FakeClock()
+    script = Script(clock, [cls("down", code=code)])
+    with pytest.raises(cls):
+        retry_call(script, policy=RetryPolicy(attempts=3), deadline=clock.t + 60, **clock.kwargs())
+    assert len(script.seen) == 1 and clock.sleeps == []
+
+
+@pytest.mark.parametrize("code", ["InternalError", "HTTP502", "HTTP504", "Timeout", "ConnectionError", "CommonErr"])
+def test_other_transient_answers_are_still_retried_in_the_invocation(code):
+    """The control: a blip (a 500, a gateway error, a dropped connection) is absorbed by the first receive."""
+    clock = FakeClock()
+    script = Script(clock, [TransientProviderError("blip", code=code)] * 2)
+    assert retry_call(script, policy=RetryPolicy(attempts=3), deadline=clock.t + 60, **clock.kwargs()) == "ok"
+    assert len(script.seen) == 3

@@ -1,19 +1,23 @@
 """When a command that failed for now comes back: the redelivery schedule, a pure function of the receive count.
 
 A record that fails transiently is handed back to SQS with `ChangeMessageVisibility(delay(receive_count))`, so a
-long provider outage is ridden out by a few, growing, spaced receives instead of the queue's fixed visibility
-timeout and a DLQ after five. The three properties the template's `OutageToleranceMinutes` promises, proved for
-every allowed value by tests/unit/test_redelivery.py:
+long provider outage is ridden out by a few, spaced receives instead of the queue's fixed visibility timeout and
+a DLQ after five. The three properties the template's `OutageToleranceMinutes` promises, proved for every allowed
+value by tests/unit/test_redelivery.py:
 
 - nothing reaches a DLQ during an outage of up to T: `max_receive_count(T)` receives fit in T with every delay
   at its shortest (jitter down, no processing time), plus the receive after recovery, plus `SPARE_RECEIVES`;
-- provider calls per command stay low: `FIRST_RECEIVE_ATTEMPTS` on the first receive (a blip is absorbed there),
-  `LATER_RECEIVE_ATTEMPTS` on every later one (the queue's delay is the backoff: no retry at two layers);
+- provider calls per command stay low: `FIRST_RECEIVE_ATTEMPTS` on the first receive (a blip is absorbed there,
+  unless the provider says it is unavailable: livectl.providers.retry.UNAVAILABLE_CODES), `LATER_RECEIVE_ATTEMPTS`
+  on every later one (the queue's delay is the backoff: no retry at two layers);
 - a command converges within `RECOVERY_BOUND` seconds of recovery: no delay exceeds `CAP`, and `CAP` +
   `PROCESSING_ALLOWANCE` (the failing receive's own call, at most one read timeout) ≤ `RECOVERY_BOUND`.
 
 Any schedule that converges within 180 s calls at least once per 180 s of outage, so one hour costs at least
-20 calls; this one costs at most `calls_during_outage(3600)` (25, tests/unit/test_redelivery.py).
+20 calls; with the 10 s processing allowance the floor is one call per 170 s (22 in an hour, the applying one
+included). The schedule goes to `CAP` after one short step: every step below it is one more receive in a long
+outage, and 30 s is what a blip that outlived the first receive's retries waits. One hour costs
+`calls_during_outage(3600)` + 1 (tests/unit/test_redelivery.py).
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-FIRST_DELAY = 30  # seconds before the second receive
-GROWTH = 3  # each delay is 3x the previous one, up to CAP: 30, 90, 170, 170, ...
-CAP = 170  # seconds; CAP + PROCESSING_ALLOWANCE <= RECOVERY_BOUND
-JITTER = 0.05  # each delay is drawn from [bound x (1 - JITTER), bound]: copies of one outage spread, none waits longer
+FIRST_DELAY = 30  # seconds before the second receive: a blip that outlived the first receive's retries
+CAP = 170  # seconds, every later delay; CAP + PROCESSING_ALLOWANCE <= RECOVERY_BOUND
+# Each delay is drawn from [bound x (1 - JITTER), bound]: copies of one outage spread (by up to 3.4 s at CAP), none
+# waits longer. Wider jitter shortens the shortest delay, and the shortest delays set the calls in an outage.
+JITTER = 0.02
 RECOVERY_BOUND = 180  # seconds from the provider's recovery to every pending command's next call
 PROCESSING_ALLOWANCE = 10  # seconds a failing later receive may take (one call, read timeout 10 s)
 FIRST_RECEIVE_ATTEMPTS = 3
@@ -35,8 +40,7 @@ MAX_VISIBILITY = 43_200  # SQS's limit on a visibility timeout
 
 def delay_bound(receive_count: int) -> int:
     """The longest delay after the `receive_count`-th receive (1-based) failed."""
-    n = max(1, receive_count)
-    return min(CAP, FIRST_DELAY * GROWTH ** min(n - 1, 8))
+    return FIRST_DELAY if receive_count <= 1 else CAP
 
 
 def shortest_delay(receive_count: int) -> float:
@@ -76,11 +80,13 @@ def max_receive_count(outage_tolerance_seconds: float) -> int:
     return len(receive_times(outage_tolerance_seconds)) + 1 + SPARE_RECEIVES
 
 
-def calls_during_outage(outage_seconds: float) -> int:
+def calls_during_outage(outage_seconds: float, said_unavailable: bool = False) -> int:
     """Provider calls one command makes in an outage of `outage_seconds` (at most; the call that succeeds
-    after recovery not included)."""
+    after recovery not included). `said_unavailable`: the provider answers that it is unavailable (503), so the
+    first receive does not retry either."""
     receives = len(receive_times(outage_seconds))
-    return sum(attempts_for(n) for n in range(1, receives + 1))
+    first = 1 if said_unavailable else attempts_for(1)
+    return first + sum(attempts_for(n) for n in range(2, receives + 1)) if receives else 0
 
 
 def wait_after_recovery(outage_seconds: float, processing: float = PROCESSING_ALLOWANCE) -> float:

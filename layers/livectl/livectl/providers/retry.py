@@ -17,6 +17,12 @@ from livectl.errors import LivectlError
 
 T = TypeVar("T")
 
+# Codes that say the provider (or its gateway) is unavailable, not that this one request went wrong: an attempt a
+# few hundred milliseconds later in the same invocation meets the same outage. The record goes back to the queue
+# at once and the redelivery schedule (livectl.control.redelivery) is the backoff: in a long outage every
+# in-invocation retry would be one more provider call per command, spent for nothing.
+UNAVAILABLE_CODES = frozenset({"ServiceUnavailableTemp", "ServiceUnavailable", "HTTP503"})
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -48,8 +54,9 @@ def retry_call(
     rand: Callable[[], float] = random.random,
     on_retry: Callable[[int, LivectlError, float], None] | None = None,
 ) -> T:
-    """Call `attempt_fn(now)` until it succeeds, raises a non-retryable error, runs out of attempts, or the
-    next wait would cross `deadline` (a `monotonic()` value). The last error is raised unchanged.
+    """Call `attempt_fn(now)` until it succeeds, raises a non-retryable error or one that says the provider is
+    unavailable (`UNAVAILABLE_CODES`), runs out of attempts, or the next wait would cross `deadline` (a
+    `monotonic()` value). The last error is raised unchanged.
     """
     attempt = 0
     while True:
@@ -57,7 +64,7 @@ def retry_call(
         try:
             return attempt_fn(now())
         except LivectlError as exc:
-            if not exc.retryable or attempt >= policy.attempts:
+            if not exc.retryable or attempt >= policy.attempts or exc.code in UNAVAILABLE_CODES:
                 raise
             delay = full_jitter_delay(policy, attempt, rand)
             if exc.retry_after is not None:
