@@ -9,7 +9,8 @@ import pytest
 
 from livectl.errors import AwsServiceError, PermanentProviderError
 from livectl.providers import credentials
-from livectl.store.ledger import COMMAND_TTL, Ledger, task_pk
+from livectl.store.ledger import COMMAND_TTL, Ledger
+from livectl.store.table import task_pk
 from tests.control.support import DEMO_SECRET, LEDGER
 
 pytestmark = pytest.mark.aws
@@ -61,7 +62,7 @@ def test_command_item_written_once_then_published_once(stack):
     [item] = ledger.history("volcengine", "t5")
     assert item["published"] is True
     assert item["provider_calls"] == 1
-    assert json.loads(item["params"]) == {"TaskId": "t5"}
+    assert item["params"] == {"TaskId": "t5"}  # a map now (issue 11), no longer JSON text
     assert item["expires_at"] == int((T0 + COMMAND_TTL).timestamp())
 
 

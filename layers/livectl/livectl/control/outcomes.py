@@ -25,7 +25,8 @@ from livectl.control.container import Container
 from livectl.control.metrics import CommandMetrics
 from livectl.errors import InvalidCommand, LivectlError
 from livectl.providers.catalogue import PullRecordStatus
-from livectl.store.ledger import COMMAND_TTL, iso, rejected_pk, task_pk
+from livectl.store.ledger import Entry
+from livectl.store.table import iso, task_pk
 
 # Powertools' Metrics instances share one metric set per process. An invocation counts into an EphemeralMetrics
 # of its own instead (control.invocation_metrics): functions sharing a process (the local stack) or overlapping
@@ -98,16 +99,6 @@ def _settle(command: Command, outcome: Mapping[str, Any]) -> tuple[str, str, dic
     return state, "Task Status", {"status": shown_status, "status_name": status.name, "state": state}
 
 
-def _publish_once(
-    box: Container, pk: str, at: datetime, key: str, fields: dict[str, Any], event: tuple[str, dict[str, Any]]
-) -> None:
-    """Command item first, then the event, then the `published` mark: a replay publishes at most once more
-    (only if the previous attempt died between the event and the mark)."""
-    if box.ledger.record_command(pk, at, key, fields, ttl=COMMAND_TTL):
-        box.publisher.publish(event[0], event[1])
-        box.ledger.mark_published(pk, at, key)
-
-
 def _lateness(command: Command, done_at: datetime, sent_at: datetime | None) -> dict[str, Any]:
     """How late a stop took effect: the provider's answer minus the auto-stop's `scheduled_at`, or minus the
     time the command was sent. Empty for other verbs, or when neither time is known."""
@@ -147,17 +138,11 @@ def _record_and_publish(
     keep_state: bool = False,
     failure: dict[str, Any] | None = None,
 ) -> bool:
-    """STATE and command item in one transaction, then the event, then the `published` mark: three AWS calls,
-    and a replay publishes at most once more (only if the previous attempt died between the event and the mark).
-    False: published before (a redelivered duplicate)."""
-    ledger = box.ledger
-    if ledger.settle(
-        command.provider, command.task_id, at, state, command.key, fields, keep_state=keep_state, failure=failure
-    ):
-        box.publisher.publish(event[0], event[1])
-        ledger.mark_published(task_pk(command.provider, command.task_id), at, command.key)
-        return True
-    return False
+    """STATE and command item in one transaction, then the event, then the `published` mark. False: published
+    before (a redelivered duplicate)."""
+    pk = task_pk(command.provider, command.task_id)
+    entry = Entry(pk, at, command.key, fields, event[0], event[1], state=state, keep_state=keep_state, failure=failure)
+    return bool(box.ledger.record_and_publish(entry, box.publisher))
 
 
 def applied(
@@ -341,7 +326,7 @@ def stale(
     }
     detail = {**_base_detail(command, iso(now)), "outcome": "stale", "reason": reason, "field": "not_after"}
     pk = task_pk(command.provider, command.task_id)
-    _publish_once(box, pk, now, command.key, fields, ("Command Rejected", detail))
+    box.ledger.record_and_publish(Entry(pk, now, command.key, fields, "Command Rejected", detail), box.publisher)
     counted.count(cm.STALE)
     log().warning("stale command dropped", extra=log_keys(command))
     return {"outcome": "stale", "task_id": command.task_id, "reason": reason}
@@ -382,9 +367,7 @@ def reject(
         "reason": reason,
         "at": iso(now),
     }
-    if box.ledger.record_rejection(now, key, fields):
-        box.publisher.publish("Command Rejected", detail)
-        box.ledger.mark_published(rejected_pk(now), now, key)
+    box.ledger.record_and_publish(Entry.rejection(now, key, fields, detail), box.publisher)
     counted.count(cm.REJECTED)
     log().warning("command rejected", extra={"action": action_name, "field": field, "reason": reason, "key": key})
     return {"outcome": "rejected", "field": field, "reason": reason}

@@ -66,7 +66,7 @@ from livectl.control.outcomes import (
 )
 from livectl.control.redelivery import attempts_for
 from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
-from livectl.store.ledger import iso
+from livectl.store.table import iso
 
 __all__ = [
     "DEFAULT_DEADLINE_MARGIN",

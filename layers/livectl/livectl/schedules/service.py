@@ -36,7 +36,8 @@ from livectl.schedules.scheduler import (
     schedule_name,
     to_utc,
 )
-from livectl.store.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
+from livectl.store.ledger import Entry, Ledger
+from livectl.store.table import iso, task_pk
 
 REQUEST_KEYS = ("at", "after", "cancel")
 
@@ -188,9 +189,7 @@ def _note_and_publish(
         "scheduled_for": detail.get("at"),
         "command_id": detail.get("command_id"),
     }
-    if deps.ledger.record_command(pk, now, key, fields, ttl=COMMAND_TTL):
-        deps.publisher.publish(detail_type, detail)
-        deps.ledger.mark_published(pk, now, key)
+    deps.ledger.record_and_publish(Entry(pk, now, key, fields, detail_type, detail), deps.publisher)
 
 
 def _reject(
@@ -201,9 +200,8 @@ def _reject(
     key = _digest(raw)
     field, reason = clip(exc.field, NAME_BYTES), clip(exc.message)
     detail = {"error_code": "InvalidCommand", "reason": reason, "field": field, "source": "schedule"}
-    if deps.ledger.record_rejection(now, key, {"kind": "schedule", "outcome": "rejected", **detail}):
-        deps.publisher.publish("Command Rejected", detail)
-        deps.ledger.mark_published(rejected_pk(now), now, key)
+    fields = {"kind": "schedule", "outcome": "rejected", **detail}
+    deps.ledger.record_and_publish(Entry.rejection(now, key, fields, detail), deps.publisher)
     return {"status": "rejected", "error": "InvalidCommand", "message": reason, "field": field}
 
 
