@@ -38,6 +38,7 @@ from typing import Any
 
 from livectl.command import Command, parse_command
 from livectl.control import metrics as cm
+from livectl.control import verdict
 from livectl.control.batch import is_sqs_batch, run_batch
 from livectl.control.container import (
     DEFAULT_DEADLINE_MARGIN,
@@ -53,19 +54,9 @@ from livectl.control.container import (
     use_slot,
 )
 from livectl.control.metrics import CommandMetrics
-from livectl.control.outcomes import (
-    applied,
-    ended_before_the_guard,
-    failed,
-    log,
-    log_keys,
-    metrics,
-    note_retry,
-    reject,
-    stale,
-)
+from livectl.control.outcomes import ended_before_the_guard, log, log_keys, metrics, record
 from livectl.control.redelivery import attempts_for
-from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
+from livectl.errors import InvalidCommand, LivectlError, TransientProviderError
 from livectl.store.table import iso
 
 __all__ = [
@@ -244,13 +235,13 @@ def _process(
     try:
         command = parse_command(body, expected_action=action_name)
     except InvalidCommand as exc:
-        return reject(box, body, exc, now, action_name, message_id, counted)
+        return record(box, verdict.rejected(body, exc.field, exc.message, now, action_name, message_id), counted)
     if command.is_stale(now):
-        return stale(box, command, now, message_id, counted)
+        return record(box, verdict.stale(command, now, message_id), counted)
     if command.via == "guard" and ended_before_the_guard(box, command):
         # The task's own callbacks (302/310/312, relay IDLE) said it ended: the guard has nothing to stop.
         ended = {"status": "already_done", "at": iso(now), "provider_calls": 0, "attempts": 0}
-        return applied(box, command, ended, message_id, sent_at, counted)
+        return record(box, verdict.applied(command, ended, message_id, sent_at), counted)
     deadline = _deadline(context, box)
     if deadline - box.monotonic() < box.settings.min_call_budget:
         raise TransientProviderError(
@@ -267,19 +258,17 @@ def _process(
             observe=counted.observe_call,
         )
     except IdempotencyValidationError:
-        error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")
-        return reject(box, body, error, now, action_name, message_id, counted)
+        reason = f"id {command.id!r} was already used for a different command"
+        return record(box, verdict.rejected(body, "id", reason, now, action_name, message_id), counted)
     except IdempotencyAlreadyInProgressError:
         log().info("command in progress elsewhere; retry later", extra=log_keys(command))
         counted.count(cm.RETRIED)
         raise
     except IdempotencyPersistenceLayerError as exc:
         raise TransientProviderError("idempotency store unavailable", code="IdempotencyStore", provider="aws") from exc
-    except PermanentProviderError as exc:
-        return failed(box, command, exc, now, message_id, counted)
     except LivectlError as exc:
         if exc.retryable:
-            note_retry(box, command, exc, now, message_id, receive_count, counted)
+            record(box, verdict.retrying(command, exc, now, message_id, receive_count), counted)
             raise
-        return failed(box, command, exc, now, message_id, counted)
-    return applied(box, command, outcome, message_id, sent_at, counted)
+        return record(box, verdict.failed(command, exc, now, message_id), counted)
+    return record(box, verdict.applied(command, outcome, message_id, sent_at), counted)
