@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from livectl import runtime
 from livectl.errors import AwsServiceError, PermanentProviderError
 from livectl.providers import credentials
 from livectl.store.ledger import COMMAND_TTL, Ledger
@@ -112,13 +113,13 @@ def test_secrets_are_cached(stack, monkeypatch):
         SecretId="livectl/volcengine/default", SecretString=json.dumps({"access_key": "AK2", "secret_key": "s"})
     )
     assert credentials.load_credentials("volcengine", "default").access_key == "AKLTDEMO"
-    credentials.reset()
+    runtime.reset()
     assert credentials.load_credentials("volcengine", "default").access_key == "AK2"
 
 
 def test_unreachable_secrets_manager_is_retryable(stack, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    credentials.reset()
+    runtime.reset()
     with pytest.raises(AwsServiceError):
         credentials.load_credentials("volcengine", "default")

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livectl import aws
+from livectl import aws, runtime
 from livectl.bounds import clip_json
 from livectl.store import codec, table
 from livectl.store.ledger import COMMAND_TTL, Entry, Ledger
@@ -127,7 +127,7 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    aws.reset_clients()
+    runtime.reset()
     with mock_aws():
         client = aws.client("dynamodb")
         client.create_table(
@@ -140,7 +140,7 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             BillingMode="PAY_PER_REQUEST",
         )
         yield client
-    aws.reset_clients()
+    runtime.reset()
 
 
 def put_old(ddb: Any, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -153,8 +153,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        from livectl import aws
-        from livectl.providers import credentials
+        from livectl import aws, runtime
 
         cfg = self.config
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -187,8 +186,7 @@ class LocalStack:
         self._drop_env("POWERTOOLS_METRICS_DISABLED")
         # Clients made before (another stack, a test's moto) point at endpoints that may be gone: boto3's, and
         # the ones inside Powertools' parameter providers that fetch the secrets.
-        aws.reset_clients()
-        credentials.reset()
+        runtime.reset()
 
         # The webhook port is bound first: the emulator needs the callback URL before it starts.
         self.webhook = HttpAdapter({}, host=cfg.host, port=cfg.webhook_port)
@@ -362,11 +360,9 @@ class LocalStack:
         self._restore_env()
         self._quiet.close()
         try:
-            from livectl import aws
-            from livectl.providers import credentials
+            from livectl import runtime
 
-            aws.reset_clients()
-            credentials.reset()
+            runtime.reset()
         except ImportError:
             pass
         for logical in self.functions:

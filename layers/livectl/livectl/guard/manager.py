@@ -28,8 +28,8 @@ from livectl import aws
 from livectl import command as contract
 from livectl.errors import InvalidCommand
 from livectl.guard.policy import KIND_ACTIONS, GuardPolicy
+from livectl.schedules.requests import ScheduleDeps, handle_schedule_request
 from livectl.schedules.scheduler import MAX_HORIZON, build_schedule_request, parse_duration, schedule_name, to_utc
-from livectl.schedules.service import ScheduleDeps, handle_schedule_request
 from livectl.store.codec import to_av
 from livectl.store.ledger import Entry
 from livectl.store.table import CONDITION_FAILED, STATE_SK, iso, read_item, task_pk
