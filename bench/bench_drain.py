@@ -152,9 +152,7 @@ class Bench:
         from botocore.config import Config
         from moto.server import ThreadedMotoServer
 
-        from livectl import aws
-        from livectl.control import service as control
-        from livectl.providers import credentials
+        from livectl import aws, runtime
         from livectl.providers.catalogue import ACTIONS
         from livectl_cli.emulator import Emulator
         from livectl_cli.local import resources
@@ -179,9 +177,7 @@ class Bench:
         os.environ.update(
             {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint or endpoint}
         )
-        aws.reset_clients()
-        credentials.reset()
-        control.reset()
+        runtime.reset()
 
         template = Template.load(ROOT / "template.yaml", region=REGION, aws_endpoint=endpoint)
         specs = discover(template)
@@ -227,14 +223,10 @@ class Bench:
         # From here on, every new boto3 client is counted: the handlers' (made lazily on their first command),
         # not the bench's own (made above: the pollers' SQS client stands for Lambda's event source mapping).
         self.counter.install()
-        aws.reset_clients()
-        credentials.reset()
-        control.reset()
+        runtime.reset()
 
     def stop(self) -> None:
-        from livectl import aws
-        from livectl.control import service as control
-        from livectl.providers import credentials
+        from livectl import runtime
 
         for lane in self.lanes.values():
             for poller in lane.pollers:
@@ -247,9 +239,7 @@ class Bench:
             proc.stop()
         for lane in self.lanes.values():
             sys.modules.pop(f"livectl_local_fn_{lane.spec.logical_id}", None)
-        aws.reset_clients()
-        credentials.reset()
-        control.reset()
+        runtime.reset()
 
     # -- one lane ---------------------------------------------------------------------------------------------
     def fill(self, lane: Lane) -> None:

@@ -180,10 +180,10 @@ def warm_latency() -> dict[str, float]:
 
     from moto import mock_aws
 
-    from livectl import aws
+    from livectl import runtime
 
     with mock_aws():
-        aws.reset_clients()
+        runtime.reset()
         _setup_aws()
         app = importlib.import_module("functions.trtc_callback.app")
         # INFO, as the template deploys it: the JSON log lines are formatted and written, to /dev/null.
@@ -209,7 +209,7 @@ def warm_latency() -> dict[str, float]:
             rejected = _time_calls(app.handler, forged, timer)
         finally:
             timer.close()
-    aws.reset_clients()
+    runtime.reset()
     return {
         "p50": statistics.median(accepted["wall"]),
         "p99": _percentile(accepted["wall"], 0.99),

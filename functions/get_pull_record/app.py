@@ -7,14 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from livectl.control.service import Settings, handle_event
+from livectl.control.service import Settings, build_control_service
 
 ACTION = "GetPullRecordTask"
 SETTINGS = Settings.from_env(os.environ)  # names only, read once per container
 
-logger = Logger()  # metrics: handle_event flushes each invocation's own
+logger = Logger()  # metrics: the service counts into each invocation's own set and flushes it
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle_event(event, context, ACTION, SETTINGS)
+    return build_control_service(SETTINGS, ACTION).handle(event, context)

@@ -13,42 +13,17 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from livectl.webhook.callbacks import DEFAULT_MAX_BYTES, DEFAULT_WINDOW_SECONDS
-from livectl.webhook.service import CallbackService, build_service
+from livectl.webhook.service import Reply, WebhookSettings, build_webhook_service
 
-# Names and limits only, read once per container; the keys come from Secrets Manager on first use.
-TABLE = os.environ.get("LEDGER_TABLE", "")
-BUS = os.environ.get("EVENT_BUS_NAME", "")
-SECRET_NAME = os.environ.get("CALLBACK_SECRET_NAME", "")
-GUARD_QUEUE_URL = os.environ.get("GUARD_QUEUE_URL", "")  # the schedule manager's queue: guard signals
-MAX_BYTES = int(os.environ.get("CALLBACK_MAX_BYTES") or DEFAULT_MAX_BYTES)
-WINDOW = float(os.environ.get("CALLBACK_WINDOW_SECONDS") or DEFAULT_WINDOW_SECONDS)
-IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "livectl"
+SETTINGS = WebhookSettings.from_env(os.environ)  # names and limits only, read once per container
 # single_metric reads the service from the environment when it runs, not when the module loads: pass it.
-DIMENSIONS = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME") or "livectl"}
+DIMENSIONS = {"service": SETTINGS.service}
 
 logger = Logger()
-_service: CallbackService | None = None
-
-
-def service() -> CallbackService:
-    global _service
-    if _service is None:
-        _service = build_service(
-            table_name=TABLE,
-            bus_name=BUS,
-            secret_name=SECRET_NAME,
-            max_bytes=MAX_BYTES,
-            window=WINDOW,
-            in_lambda=IN_LAMBDA,
-            guard_queue_url=GUARD_QUEUE_URL or None,
-        )
-    return _service
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    reply = service().handle_event(event, datetime.now(UTC))
+    reply = build_webhook_service(SETTINGS).handle_event(event, datetime.now(UTC))
     # One metric per request, as its own EMF document: the per-request `reason` dimension then belongs to this
     # metric alone. On the shared `Metrics` set it stayed there for every other metric of the process until a
     # flush cleared it (never, with metrics disabled), so a later metric could carry another request's reason.
@@ -59,16 +34,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         count_one(reply.metric, DIMENSIONS)
         if reply.reason:
             count_one(reply.metric, {**DIMENSIONS, "reason": reply.reason})
+    log(reply)
+    return reply.response()
+
+
+def log(reply: Reply) -> None:
     cb = reply.callback
     if reply.status >= 500:
         logger.error("callback not recorded", extra={"reason": reply.reason, "task_id": cb and cb.task_id})
     elif cb is not None:
         seen = {"event_type": cb.event_type, "task_id": cb.task_id, "callback_id": cb.dedupe_key[:16]}
         logger.info("duplicate callback" if reply.metric == "CallbackDuplicate" else "callback recorded", extra=seen)
-    return reply.response()
 
 
 def count_one(name: str, dimensions: dict[str, str]) -> None:
     """One EMF document of its own: its dimensions belong to this value alone."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions=dimensions):
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=1, namespace=SETTINGS.metrics_namespace, default_dimensions=dimensions
+    ):
         pass

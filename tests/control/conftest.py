@@ -13,9 +13,8 @@ import boto3
 import pytest
 import requests
 
-from livectl import aws
+from livectl import runtime
 from livectl.control import service as control
-from livectl.providers import credentials
 from tests.control.support import BUS, IDEMPOTENCY, LEDGER, REGION, SECRETS, Emu, Stack
 
 # ---------------------------------------------------------------------------------------------------------
@@ -54,9 +53,7 @@ def stack(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    aws.reset_clients()
-    credentials.reset()
-    control.reset()
+    runtime.reset()
 
     ddb = boto3.client("dynamodb", endpoint_url=moto_url, region_name=REGION)
     ddb.create_table(
@@ -95,9 +92,7 @@ def stack(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         trtc_endpoint="",
     )
     yield Stack(url=moto_url, settings=settings, observer_queue_url=observer)
-    aws.reset_clients()
-    credentials.reset()
-    control.reset()
+    runtime.reset()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -310,18 +310,25 @@ def test_concurrent_batches_of_one_event_source_run_in_distinct_containers(stack
 def test_settle_writes_both_or_says_what_is_owed(stack):
     from datetime import UTC, datetime, timedelta
 
-    from livectl.store.ledger import task_pk
+    from livectl.store.ledger import Entry
+    from livectl.store.table import task_pk
 
     ledger = stack.ledger()
     t0 = datetime(2026, 11, 21, 10, tzinfo=UTC)
-    assert ledger.settle("trtc", "s1", t0, {"state": "stopped"}, "k1", {"outcome": "done"})  # both written
+
+    def entry(at: datetime, key: str) -> Entry:
+        return Entry(
+            task_pk("trtc", "s1"), at, key, {"outcome": "done"}, "Task Stopped", {}, state={"state": "stopped"}
+        )
+
+    assert ledger.settle(entry(t0, "k1"))  # both written
     assert ledger.get_state("trtc", "s1")["state"] == "stopped"
-    assert ledger.settle("trtc", "s1", t0, {"state": "stopped"}, "k1", {"outcome": "done"})  # not yet published
+    assert ledger.settle(entry(t0, "k1"))  # not yet published
     ledger.mark_published(task_pk("trtc", "s1"), t0, "k1")
-    assert not ledger.settle("trtc", "s1", t0, {"state": "stopped"}, "k1", {"outcome": "done"})  # a replay
+    assert not ledger.settle(entry(t0, "k1"))  # a replay
     # an older outcome arriving late: the newer STATE stays, its command item is still written and owed an event
     assert ledger.update_state("trtc", "s1", t0 + timedelta(minutes=5), {"state": "running"})
     earlier = t0 + timedelta(minutes=1)
-    assert ledger.settle("trtc", "s1", earlier, {"state": "stopped"}, "k2", {"outcome": "done"})
+    assert ledger.settle(entry(earlier, "k2"))
     assert ledger.get_state("trtc", "s1")["state"] == "running"
     assert sorted(i["sk"].rsplit("#", 1)[-1] for i in ledger.history("trtc", "s1")) == ["k1", "k2"]

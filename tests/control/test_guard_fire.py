@@ -10,7 +10,7 @@ import pytest
 
 from livectl.control import service as control
 from livectl.providers.retry import RetryPolicy
-from livectl.store.ledger import task_pk
+from livectl.store.table import task_pk
 from tests.control.support import FakeContext, sqs_event
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from livectl import runtime
 from livectl.errors import AwsServiceError, PermanentProviderError
 from livectl.providers import credentials
-from livectl.store.ledger import COMMAND_TTL, Ledger, task_pk
+from livectl.store.ledger import COMMAND_TTL, Ledger
+from livectl.store.table import task_pk
 from tests.control.support import DEMO_SECRET, LEDGER
 
 pytestmark = pytest.mark.aws
@@ -61,7 +63,7 @@ def test_command_item_written_once_then_published_once(stack):
     [item] = ledger.history("volcengine", "t5")
     assert item["published"] is True
     assert item["provider_calls"] == 1
-    assert json.loads(item["params"]) == {"TaskId": "t5"}
+    assert item["params"] == {"TaskId": "t5"}  # a map now (issue 11), no longer JSON text
     assert item["expires_at"] == int((T0 + COMMAND_TTL).timestamp())
 
 
@@ -111,13 +113,13 @@ def test_secrets_are_cached(stack, monkeypatch):
         SecretId="livectl/volcengine/default", SecretString=json.dumps({"access_key": "AK2", "secret_key": "s"})
     )
     assert credentials.load_credentials("volcengine", "default").access_key == "AKLTDEMO"
-    credentials.reset()
+    runtime.reset()
     assert credentials.load_credentials("volcengine", "default").access_key == "AK2"
 
 
 def test_unreachable_secrets_manager_is_retryable(stack, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    credentials.reset()
+    runtime.reset()
     with pytest.raises(AwsServiceError):
         credentials.load_credentials("volcengine", "default")

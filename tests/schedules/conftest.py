@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from livectl import aws
+from livectl import runtime
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 REGION = "ap-southeast-1"
@@ -56,7 +56,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    aws.reset_clients()
+    runtime.reset()
     with mock_aws():
         import boto3
 
@@ -112,4 +112,4 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "EVENT_BUS_NAME": BUS,
         }
         yield Stack(env, scheduler, dynamodb, sqs, capture_url, queue_arns)
-    aws.reset_clients()
+    runtime.reset()

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from livectl.errors import InvalidCommand
-from livectl.schedules import service as schedule_manager
+from livectl.schedules import requests as schedule_requests
 from livectl.schedules.scheduler import MAX_HORIZON, parse_duration, resolve_when
 from livectl.schedules.service import ScheduleDeps, handle_schedule_request
 from livectl.store.ledger import Ledger
@@ -146,7 +146,7 @@ def test_a_livectl_bug_is_recorded_with_its_reason_then_raised_for_a_retry(moto_
     def broken(*args, **kwargs):
         raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(schedule_manager, "build_schedule_request", broken)
+    monkeypatch.setattr(schedule_requests, "build_schedule_request", broken)
     body = json.dumps({**STOP, "after": "1h"})
     for receive in (1, 2):
         with pytest.raises(OverflowError):
@@ -164,7 +164,7 @@ def test_a_bug_that_also_breaks_the_ledger_still_raises_the_first_error(moto_sta
     def broken(*args, **kwargs):
         raise KeyError("Name")
 
-    monkeypatch.setattr(schedule_manager, "build_schedule_request", broken)
+    monkeypatch.setattr(schedule_requests, "build_schedule_request", broken)
     moto_stack.dynamodb.delete_table(TableName=TABLE)
     with pytest.raises(KeyError):
         handle_schedule_request({**STOP, "after": "1h"}, deps, NOW)

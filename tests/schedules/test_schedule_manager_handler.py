@@ -100,7 +100,8 @@ def test_overlapping_invocations_each_answer_with_exactly_their_own_failures(app
     batches crossed their results (`deleted 0, kept 10`, then valid requests applied twice). Each batch here
     holds one crashing record; a barrier inside the record handler makes the two batches overlap for sure."""
     barrier = threading.Barrier(2, timeout=30)
-    real_apply = app.apply
+    service = app.service()
+    real_apply = service.apply
 
     def apply(body, message_id=None, receive_count=None):
         task_id = json.loads(body)["params"]["TaskId"]
@@ -110,7 +111,7 @@ def test_overlapping_invocations_each_answer_with_exactly_their_own_failures(app
             raise RuntimeError(f"a bug meets {task_id}")
         return real_apply(body, message_id, receive_count)
 
-    monkeypatch.setattr(app, "apply", apply)
+    monkeypatch.setattr(service, "apply", apply)
 
     def batch(name, size):
         tasks = [f"wait-{name}", f"crash-{name}", *(f"ok-{name}-{i}" for i in range(size - 2))]

@@ -23,23 +23,9 @@ named a valid task are not under any task: see `livectl rejected`.
 def ledger_items(table: str, provider: str, task_id: str) -> list[dict[str, Any]]:
     """Every item of one task (STATE, CMD#, CB#...), consistently read, as plain values."""
     from livectl import aws
-    from livectl.store.ledger import task_pk
-    from livectl.webhook.store import plain
+    from livectl.store.table import query, task_pk
 
-    client = aws.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": task_pk(provider, task_id)}},
-        "ConsistentRead": True,
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        answer = client.query(**kwargs)
-        items.extend(plain(i) for i in answer.get("Items", []))
-        if "LastEvaluatedKey" not in answer:
-            return items
-        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return query(aws.client("dynamodb"), table, task_pk(provider, task_id))
 
 
 def run_task(args: argparse.Namespace) -> int:

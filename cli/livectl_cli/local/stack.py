@@ -221,8 +221,7 @@ class LocalStack:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        from livectl import aws
-        from livectl.providers import credentials
+        from livectl import runtime
         from livectl_cli.local import moto_fixes
 
         moto_fixes.install()  # the ledger's transactions from concurrent batches
@@ -239,8 +238,7 @@ class LocalStack:
         self._drop_env("POWERTOOLS_METRICS_DISABLED")
         # Clients made before (another stack, a test's moto) point at endpoints that may be gone: boto3's, and
         # the ones inside Powertools' parameter providers that fetch the secrets.
-        aws.reset_clients()
-        credentials.reset()
+        runtime.reset()
 
     def _load_functions(self) -> None:
         """Import each function's handler (one whose code does not exist yet is skipped) and route its HTTP events."""
@@ -354,11 +352,9 @@ class LocalStack:
         self._restore_env()
         self._quiet.close()
         try:
-            from livectl import aws
-            from livectl.providers import credentials
+            from livectl import runtime
 
-            aws.reset_clients()
-            credentials.reset()
+            runtime.reset()
         except ImportError:
             pass
         for logical in self.functions:

@@ -11,6 +11,7 @@ import threading
 from functools import lru_cache
 from typing import Any
 
+from livectl import runtime
 from livectl.errors import AwsServiceError, LivectlError, PermanentProviderError
 
 # Codes that a retry will not fix: the request itself or the setup is wrong.
@@ -81,5 +82,8 @@ def aws_error(exc: BaseException, what: str) -> LivectlError:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switch endpoints between moto servers)."""
+    """Forget cached clients: the CLI when it switches targets; tests and the local stack call `runtime.reset()`."""
     client.cache_clear()
+
+
+runtime.on_reset("aws clients", reset_clients)

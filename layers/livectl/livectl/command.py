@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from livectl import runtime
 from livectl.errors import InvalidCommand
 from livectl.providers.catalogue import Action, get_action, task_id_of, validate_params
 
@@ -40,6 +41,14 @@ def schema_validator() -> Callable[[Any], Any]:
 
         _validator = fastjsonschema.compile(load_schema())
     return _validator
+
+
+def _forget_validator() -> None:
+    global _validator
+    _validator = None
+
+
+runtime.on_reset("command validator", _forget_validator)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ state of the container it runs in, never a process-wide one shared by concurrent
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import threading
 import time
@@ -19,8 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from livectl import runtime
+from livectl.command import Command
 from livectl.providers.catalogue import provider_action
 from livectl.providers.retry import RetryPolicy, utc_now
+from livectl.store.table import iso
 
 DEFAULT_IDEMPOTENCY_EXPIRES = 86400  # ≥ maxReceiveCount (5) × visibility timeout (6 × function timeout)
 DEFAULT_DEADLINE_MARGIN = 3.0  # seconds kept back from the invocation's remaining time
@@ -215,8 +219,6 @@ class Container:
         of its own. Powertools 3.37's `BasePersistenceLayer` keeps per-call data in arguments, but `configure()`
         rewrites `function_name` (the key prefix) on every call: one layer per unit, never shared across
         prefixes, keeps concurrent calls' keys from crossing (tests/control/test_concurrency.py)."""
-        from livectl.control.service import provider_call
-
         with self._lock:
             found = self._units.get(action)
             if found is not None:
@@ -235,6 +237,59 @@ class Container:
             )
             self._units[action] = wrapped
             return wrapped
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The idempotent unit of an action (`Container.unit` wraps it): the provider call, and nothing else.
+# ------------------------------------------------------------------------------------------------------------
+def provider_call(
+    *,
+    data: dict[str, Any],
+    command: Command,
+    container: Container,
+    deadline: float,
+    attempts: int | None = None,
+    observe: Any = None,
+) -> dict[str, Any]:
+    """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
+    Powertools and replayed to every duplicate of the command.
+
+    A new command always reaches the provider, even when the ledger says the task is stopped: the provider is
+    the source of truth (a task can run again outside livectl), a stop of a task that is already stopped
+    costs one refused call that settles as "already done", and a ledger read would be one more AWS call."""
+    from livectl.providers.credentials import load_credentials
+    from livectl.providers.operations import perform
+
+    credentials = load_credentials(command.provider, command.account, prefix=container.settings.secret_prefix)
+    outcome = perform(
+        command.action,
+        command.params,
+        credentials,
+        container.client,
+        deadline=deadline,
+        policy=_policy(container, attempts),
+        limiter=container.limiter(command.name, command.account),
+        confirm_limiter=_confirm_limiter(command, container),
+        now=container.now,
+        monotonic=container.monotonic,
+        sleep=container.sleep,
+        min_call_budget=container.settings.min_call_budget,
+        observe=observe,  # not called on a replay: a stored result made no provider call
+    )
+    out: dict[str, Any] = dataclasses.asdict(outcome)
+    out["at"] = iso(container.now())
+    return out
+
+
+def _policy(container: Container, attempts: int | None) -> Any:
+    if attempts is None or attempts >= container.policy.attempts:
+        return container.policy
+    return dataclasses.replace(container.policy, attempts=max(1, attempts))
+
+
+def _confirm_limiter(command: Command, container: Container) -> Any:
+    query = command.action.confirm_with
+    return container.limiter(query, command.account) if query else None
 
 
 class ContainerSlot:
@@ -268,6 +323,9 @@ def container_for(settings: Settings) -> Container:
         return slot.container
 
 
-def reset() -> None:
+def _forget_process_container() -> None:
     with _process_slot.lock:
         _process_slot.container = None
+
+
+runtime.on_reset("control container", _forget_process_container)

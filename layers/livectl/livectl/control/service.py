@@ -31,13 +31,15 @@ instead. A redelivery of the same command is answered from its stored idempotenc
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from livectl.command import Command, parse_command
+from livectl import runtime
+from livectl.command import parse_command
 from livectl.control import metrics as cm
+from livectl.control import verdict
 from livectl.control.batch import is_sqs_batch, run_batch
 from livectl.control.container import (
     DEFAULT_DEADLINE_MARGIN,
@@ -49,24 +51,14 @@ from livectl.control.container import (
     ContainerSlot,
     Settings,
     container_for,
-    reset,
+    provider_call,
     use_slot,
 )
 from livectl.control.metrics import CommandMetrics
-from livectl.control.outcomes import (
-    applied,
-    ended_before_the_guard,
-    failed,
-    log,
-    log_keys,
-    metrics,
-    note_retry,
-    reject,
-    stale,
-)
+from livectl.control.outcomes import ended_before_the_guard, log, log_keys, metrics, record
 from livectl.control.redelivery import attempts_for
-from livectl.errors import InvalidCommand, LivectlError, PermanentProviderError, TransientProviderError
-from livectl.store.ledger import iso
+from livectl.errors import InvalidCommand, LivectlError, TransientProviderError
+from livectl.store.table import iso
 
 __all__ = [
     "DEFAULT_DEADLINE_MARGIN",
@@ -77,6 +69,7 @@ __all__ = [
     "Container",
     "ContainerSlot",
     "Settings",
+    "build_control_service",
     "container_for",
     "handle_event",
     "invocation_metrics",
@@ -84,68 +77,27 @@ __all__ = [
     "metrics",
     "process_command",
     "provider_call",
-    "reset",
     "use_slot",
 ]
-
-# --------------------------------------------------------------------------------------------------------
-# The idempotent unit: the provider call, and nothing else.
-# --------------------------------------------------------------------------------------------------------
-
-
-def provider_call(
-    *,
-    data: dict[str, Any],
-    command: Command,
-    container: Container,
-    deadline: float,
-    attempts: int | None = None,
-    observe: Any = None,
-) -> dict[str, Any]:
-    """Call the provider once for `command` (with livectl's retry loop). The returned dict is stored by
-    Powertools and replayed to every duplicate of the command.
-
-    A new command always reaches the provider, even when the ledger says the task is stopped: the provider is
-    the source of truth (a task can run again outside livectl), a stop of a task that is already stopped
-    costs one refused call that settles as "already done", and a ledger read would be one more AWS call."""
-    from livectl.providers.credentials import load_credentials
-    from livectl.providers.operations import perform
-
-    credentials = load_credentials(command.provider, command.account, prefix=container.settings.secret_prefix)
-    outcome = perform(
-        command.action,
-        command.params,
-        credentials,
-        container.client,
-        deadline=deadline,
-        policy=_policy(container, attempts),
-        limiter=container.limiter(command.name, command.account),
-        confirm_limiter=_confirm_limiter(command, container),
-        now=container.now,
-        monotonic=container.monotonic,
-        sleep=container.sleep,
-        min_call_budget=container.settings.min_call_budget,
-        observe=observe,  # not called on a replay: a stored result made no provider call
-    )
-    out: dict[str, Any] = dataclasses.asdict(outcome)
-    out["at"] = iso(container.now())
-    return out
-
-
-def _policy(container: Container, attempts: int | None) -> Any:
-    if attempts is None or attempts >= container.policy.attempts:
-        return container.policy
-    return dataclasses.replace(container.policy, attempts=max(1, attempts))
-
-
-def _confirm_limiter(command: Command, container: Container) -> Any:
-    query = command.action.confirm_with
-    return container.limiter(query, command.account) if query else None
 
 
 # --------------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ControlService:
+    """One action function's service: `handle(event, context)` is the function's whole body."""
+
+    settings: Settings
+    action: str
+
+    def handle(self, event: Any, context: Any) -> dict[str, Any]:
+        return handle_event(event, context, self.action, self.settings)
+
+
+def build_control_service(settings: Settings, action: str) -> ControlService:
+    """The action's service, built once per process for these settings (`livectl.runtime.service`)."""
+    return runtime.service(f"control:{action}", settings, lambda: ControlService(settings, action))
 
 
 def handle_event(
@@ -244,13 +196,13 @@ def _process(
     try:
         command = parse_command(body, expected_action=action_name)
     except InvalidCommand as exc:
-        return reject(box, body, exc, now, action_name, message_id, counted)
+        return record(box, verdict.rejected(body, exc.field, exc.message, now, action_name, message_id), counted)
     if command.is_stale(now):
-        return stale(box, command, now, message_id, counted)
+        return record(box, verdict.stale(command, now, message_id), counted)
     if command.via == "guard" and ended_before_the_guard(box, command):
         # The task's own callbacks (302/310/312, relay IDLE) said it ended: the guard has nothing to stop.
         ended = {"status": "already_done", "at": iso(now), "provider_calls": 0, "attempts": 0}
-        return applied(box, command, ended, message_id, sent_at, counted)
+        return record(box, verdict.applied(command, ended, message_id, sent_at), counted)
     deadline = _deadline(context, box)
     if deadline - box.monotonic() < box.settings.min_call_budget:
         raise TransientProviderError(
@@ -267,19 +219,17 @@ def _process(
             observe=counted.observe_call,
         )
     except IdempotencyValidationError:
-        error = InvalidCommand(f"id {command.id!r} was already used for a different command", field="id")
-        return reject(box, body, error, now, action_name, message_id, counted)
+        reason = f"id {command.id!r} was already used for a different command"
+        return record(box, verdict.rejected(body, "id", reason, now, action_name, message_id), counted)
     except IdempotencyAlreadyInProgressError:
         log().info("command in progress elsewhere; retry later", extra=log_keys(command))
         counted.count(cm.RETRIED)
         raise
     except IdempotencyPersistenceLayerError as exc:
         raise TransientProviderError("idempotency store unavailable", code="IdempotencyStore", provider="aws") from exc
-    except PermanentProviderError as exc:
-        return failed(box, command, exc, now, message_id, counted)
     except LivectlError as exc:
         if exc.retryable:
-            note_retry(box, command, exc, now, message_id, receive_count, counted)
+            record(box, verdict.retrying(command, exc, now, message_id, receive_count), counted)
             raise
-        return failed(box, command, exc, now, message_id, counted)
-    return applied(box, command, outcome, message_id, sent_at, counted)
+        return record(box, verdict.failed(command, exc, now, message_id), counted)
+    return record(box, verdict.applied(command, outcome, message_id, sent_at), counted)

@@ -28,13 +28,14 @@ from livectl import aws
 from livectl import command as contract
 from livectl.errors import InvalidCommand
 from livectl.guard.policy import KIND_ACTIONS, GuardPolicy
+from livectl.schedules.requests import ScheduleDeps, handle_schedule_request
 from livectl.schedules.scheduler import MAX_HORIZON, build_schedule_request, parse_duration, schedule_name, to_utc
-from livectl.schedules.service import ScheduleDeps, handle_schedule_request
-from livectl.store.ledger import COMMAND_TTL, STATE_SK, _av, _plain, iso, task_pk
+from livectl.store.codec import to_av
+from livectl.store.ledger import Entry
+from livectl.store.table import CONDITION_FAILED, STATE_SK, iso, read_item, task_pk
 
 PROVIDER = "trtc"
 MIN_LEAD = timedelta(seconds=5)  # a guard whose budget has already run out (a late 301) fires this soon
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class GuardState:
@@ -49,18 +50,18 @@ class GuardState:
     ) -> dict[str, Any] | None:
         """SET `sets` (and guard_ended_ms once) if `condition` holds; the new item, or None if it did not hold."""
         names = {f"#g{i}": name for i, name in enumerate(sets)}
-        placeholders = {f":g{i}": _av(value) for i, value in enumerate(sets.values())}
+        placeholders = {f":g{i}": to_av(value) for i, value in enumerate(sets.values())}
         clauses = [f"#g{i} = :g{i}" for i in range(len(sets))]
         if ended_ms is not None:
-            names["#ended"], placeholders[":ended"] = "guard_ended_ms", _av(ended_ms)
+            names["#ended"], placeholders[":ended"] = "guard_ended_ms", to_av(ended_ms)
             clauses.append("#ended = if_not_exists(#ended, :ended)")
         for placeholder, attribute in (("#status", "guard_status"), ("#ended", "guard_ended_ms")):
             if placeholder in condition:
                 names[placeholder] = attribute
-        placeholders.update({f":{k}": _av(v) for k, v in values.items()})
+        placeholders.update({f":{k}": to_av(v) for k, v in values.items()})
         request: dict[str, Any] = {
             "TableName": self.table,
-            "Key": {"pk": _av(task_pk(PROVIDER, task_id)), "sk": _av(STATE_SK)},
+            "Key": {"pk": to_av(task_pk(PROVIDER, task_id)), "sk": to_av(STATE_SK)},
             "UpdateExpression": "SET " + ", ".join(clauses),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": placeholders,
@@ -69,9 +70,9 @@ class GuardState:
         if condition:
             request["ConditionExpression"] = condition
         try:
-            return _plain(self.client.update_item(**request).get("Attributes", {}))
+            return read_item(self.client.update_item(**request).get("Attributes", {}))
         except Exception as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
+            if aws.error_code(exc) == CONDITION_FAILED:
                 return None
             raise aws.aws_error(exc, "ledger UpdateItem guard") from exc
 
@@ -95,12 +96,12 @@ class GuardState:
         try:
             answer = self.client.get_item(
                 TableName=self.table,
-                Key={"pk": _av(task_pk(PROVIDER, task_id)), "sk": _av(STATE_SK)},
+                Key={"pk": to_av(task_pk(PROVIDER, task_id)), "sk": to_av(STATE_SK)},
                 ConsistentRead=True,
             )
         except Exception as exc:
             raise aws.aws_error(exc, "ledger GetItem guard") from exc
-        return _plain(answer.get("Item") or {})
+        return read_item(answer.get("Item") or {})
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -296,6 +297,4 @@ def _publish_once(
     detail = {**detail, "task_id": task_id}
     fields = {"kind": "guard", "action": detail.get("action"), "outcome": detail_type}
     fields["schedule"] = detail.get("schedule")
-    if deps.ledger.record_command(pk, at, key, fields, ttl=COMMAND_TTL):
-        deps.publisher.publish(detail_type, detail)
-        deps.ledger.mark_published(pk, at, key)
+    deps.ledger.record_and_publish(Entry(pk, at, key, fields, detail_type, detail), deps.publisher)

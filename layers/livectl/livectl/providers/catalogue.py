@@ -1,5 +1,7 @@
-"""The six provider actions livectl drives: exact parameters (from shared/seeds), QPS limits, and what
-"already done" looks like for each. Validation here runs before any network call and names the bad field.
+"""The six provider actions livectl drives: exact parameters (from shared/seeds), QPS limits, what "already
+done" looks like, what each outcome leaves in the ledger and on the bus, the auto-stop's schedule-name stem and
+the template's function/queue stem. An action's whole behaviour reads from its entry here (docs/DESIGN.md,
+"Where to change an action"). Validation here runs before any network call and names the bad field.
 
 `CONFIRM_QUERIES` holds the provider queries livectl makes only to settle an ambiguous refusal (`confirm_with`):
 they have no queue and no function, and a command cannot name them. `provider_action()` finds either kind.
@@ -39,6 +41,34 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What one kind of outcome of an action leaves behind (`livectl.control.verdict` derives the records)."""
+
+    state: str | None  # the task's ledger `state` after it; None: the task's STATE item is not touched
+    detail_type: str | None  # the outcome event's detail-type; None: no event (not settled: back to the queue)
+    keep_state: bool = False  # write `state` only if the task has none yet (never over a settled state)
+    by_status: Mapping[str, str] | None = None  # a query's state by the provider's status (else `state`)
+    reports: tuple[str, ...] = ()  # what the event reports beyond the common keys (a query: the status)
+
+
+REJECTED = Outcome(None, "Command Rejected")  # invalid (REJECTED#<day>), or stale (on the task, no state)
+RETRYING = Outcome("pending", None, keep_state=True)
+
+
+def outcomes(applied: Outcome, failed: Outcome) -> dict[str, Outcome]:
+    """An action's outcome table: `done` and `already_done` alike (already done is success), `failed` for a
+    refusal for good; a retry, a stale and a rejected command the same for every action."""
+    return {
+        "done": applied,
+        "already_done": applied,
+        "failed": failed,
+        "retrying": RETRYING,
+        "stale": REJECTED,
+        "rejected": REJECTED,
+    }
+
+
+@dataclass(frozen=True)
 class Action:
     name: str
     provider: str
@@ -58,6 +88,10 @@ class Action:
     confirm_statuses: frozenset[str] = frozenset()
     confirm_codes: frozenset[str] = frozenset()
     description: str = ""
+    # Per kind of outcome (done, already_done, failed, retrying, stale, rejected): ledger state and event.
+    outcomes: Mapping[str, Outcome] = field(default_factory=dict, hash=False)
+    stop_stem: str | None = None  # a stop's short name in its auto-stop schedule's name (stop-<stem>-<hash>)
+    stem: str = ""  # the template's logical-id stem of its function and queue (<stem>Function, <stem>Queue)
     param_names: tuple[str, ...] = field(init=False)
     body_names: tuple[str, ...] = field(init=False)
 
@@ -91,6 +125,20 @@ class PullRecordStatus(enum.Enum):
         return self in (PullRecordStatus.STOPPED, PullRecordStatus.ENDED)
 
 
+PULL_RECORD_STATES = {  # GetPullRecordTask's status -> the task's ledger state
+    PullRecordStatus.NOT_STARTED.value: "not_started",
+    PullRecordStatus.ACTIVE.value: "running",
+    PullRecordStatus.STOPPED.value: "stopped",
+    PullRecordStatus.ENDED.value: "ended",
+}
+STOP_OUTCOMES = outcomes(Outcome("stopped", "Task Stopped"), Outcome("stop_failed", "Task Stop Failed"))
+RESTART_OUTCOMES = outcomes(Outcome("restarted", "Task Restarted"), Outcome("restart_failed", "Task Restart Failed"))
+STATUS_OUTCOMES = outcomes(
+    Outcome("unknown", "Task Status", by_status=PULL_RECORD_STATES, reports=("status", "status_name", "state")),
+    Outcome("unknown", "Task Status", keep_state=True),  # a failed read says nothing of the task's state
+)
+DEFAULT_OUTCOMES = outcomes(REJECTED, REJECTED)  # a command naming no known action can only be rejected
+
 DELETE_CLOUD_RECORDING_REGIONS = ("ap-beijing", "ap-guangzhou", "ap-mumbai", "ap-shanghai", "ap-singapore")
 STOP_PUBLISH_CDN_REGIONS = ("ap-guangzhou", "ap-hongkong", "ap-singapore")
 VOLC_VERSION = "2023-01-01"
@@ -113,6 +161,9 @@ ACTIONS: dict[str, Action] = {
             confirm_statuses=frozenset({PullRecordStatus.STOPPED.value, PullRecordStatus.ENDED.value}),
             confirm_codes=frozenset({"InvalidParam"}),
             description="Stop a Volcengine pull-record task that has not started or is recording.",
+            outcomes=STOP_OUTCOMES,
+            stop_stem="pullrec",
+            stem="StopPullRecord",
         ),
         Action(
             name="GetPullRecordTask",
@@ -125,6 +176,8 @@ ACTIONS: dict[str, Action] = {
             params=(Param("TaskID", str),),  # capital D in the request; the answer says TaskId
             task_id_param="TaskID",
             description="Read a Volcengine pull-record task's status.",
+            outcomes=STATUS_OUTCOMES,
+            stem="GetPullRecord",
         ),
         Action(
             name="RestartPullToPushTask",
@@ -143,6 +196,8 @@ ACTIONS: dict[str, Action] = {
             confirm_statuses=frozenset({PullRecordStatus.ACTIVE.value, PullRecordStatus.NOT_STARTED.value}),
             confirm_codes=frozenset({"InvalidParam"}),
             description="Re-enable a stopped Volcengine pull-to-push relay task (a legacy API at Volcengine).",
+            outcomes=RESTART_OUTCOMES,
+            stem="RestartPullToPush",
         ),
         Action(
             name="StopPullToPushTask",
@@ -161,6 +216,9 @@ ACTIONS: dict[str, Action] = {
             confirm_statuses=frozenset({PullRecordStatus.STOPPED.value, PullRecordStatus.ENDED.value}),
             confirm_codes=frozenset({"InvalidParam"}),
             description="Stop a Volcengine pull-to-push relay task that has not started or is running.",
+            outcomes=STOP_OUTCOMES,
+            stop_stem="pullpush",
+            stem="StopPullToPush",
         ),
         Action(
             name="DeleteCloudRecording",
@@ -178,6 +236,9 @@ ACTIONS: dict[str, Action] = {
             task_id_param="TaskId",
             already_done_codes=frozenset({"FailedOperation.TaskNotExist", "FailedOperation.TaskFinished"}),
             description="Stop a TRTC cloud recording (files keep uploading; callbacks say when done).",
+            outcomes=STOP_OUTCOMES,
+            stop_stem="cloudrec",
+            stem="DeleteCloudRecording",
         ),
         Action(
             name="StopPublishCdnStream",
@@ -195,6 +256,9 @@ ACTIONS: dict[str, Action] = {
             task_id_param="TaskId",
             already_done_codes=frozenset({"FailedOperation.TaskNotExist", "FailedOperation.TaskFinished"}),
             description="Stop a TRTC relay-to-CDN task.",
+            outcomes=STOP_OUTCOMES,
+            stop_stem="cdnpub",
+            stem="StopCdnPublish",
         ),
     )
 }

@@ -92,10 +92,3 @@ def prime() -> None:
         if "secrets" not in DEFAULT_PROVIDERS:
             with _CREATE_LOCK:
                 DEFAULT_PROVIDERS["secrets"] = SecretsProvider()
-
-
-def reset() -> None:
-    """Forget cached secrets and the Secrets Manager client (tests switch moto servers)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()

@@ -27,14 +27,10 @@ from typing import Any
 from livectl import aws
 from livectl.bounds import shown
 from livectl.errors import InvalidCommand, PermanentProviderError
+from livectl.providers.catalogue import ACTIONS
 
-STOP_ACTIONS: dict[str, str] = {
-    # action -> short name used in schedule names
-    "StopPullRecordTask": "pullrec",
-    "StopPullToPushTask": "pullpush",
-    "DeleteCloudRecording": "cloudrec",
-    "StopPublishCdnStream": "cdnpub",
-}
+# action -> its short name in schedule names (the catalogue's `stop_stem`): the actions an auto-stop can run
+STOP_ACTIONS: dict[str, str] = {a.name: a.stop_stem for a in ACTIONS.values() if a.stop_stem}
 NAME_PREFIX = "stop-"
 NAME_PATTERN = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 AT_PATTERN = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")

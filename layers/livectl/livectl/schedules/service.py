@@ -1,92 +1,32 @@
-"""Schedule requests: create, move, cancel and list one-time auto-stops (the schedule manager's logic).
+"""The schedule manager's service: schedule requests (`livectl.schedules.requests`) and the cost guard's
+(`livectl.guard.manager`), from an SQS batch (partial failures) or one direct invocation.
 
-A request is a stop command (the command contract) plus exactly one of `"at"` (RFC 3339, any zone),
-`"after"` (a duration like "2h"), or `"cancel": true`; or `{"list": true}`. The same function serves the
-schedule manager's SQS records, its direct invocations and, later, the CLI.
-
-Outcomes: `Stop Scheduled` / `Stop Cancelled` events on the bus and one ledger item per request on the task;
-an invalid request is recorded as rejected and answered, never retried. Any other failure (an AWS error, a bug)
-is recorded with its reason and raised, so the queue retries it and, in the end, its DLQ keeps it.
+`build_schedule_service(settings, metrics=, logger=)` is the function's whole wiring; the function owns its
+Logger and Metrics and passes them in. What each request counts: `Schedule_<status>` (and `GuardArmed` /
+`GuardDisarmed`), or `Schedule_error` for a request that failed and goes back to the queue (docs/operating.md).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from livectl import command as contract
-from livectl.bounds import NAME_BYTES, clip
-from livectl.errors import InvalidCommand, LivectlError
-from livectl.events import EventPublisher
-from livectl.guard.policy import DEFAULT_MAX_AGE, GUARD_KEY, GuardPolicies, default_policy
-from livectl.schedules.scheduler import (
-    DEFAULT_STALE_AFTER_SECONDS,
-    STOP_ACTIONS,
-    ScheduleTarget,
-    StopScheduler,
-    build_schedule_request,
-    command_id,
-    parse_queue_arns,
-    resolve_when,
-    schedule_name,
-    to_utc,
-)
-from livectl.store.ledger import COMMAND_TTL, Ledger, iso, rejected_pk, task_pk
+from livectl import runtime
+from livectl.guard.manager import handle_guard_request
+from livectl.schedules import requests
+from livectl.schedules.requests import ScheduleDeps, ScheduleSettings, split_request
 
-REQUEST_KEYS = ("at", "after", "cancel")
+__all__ = [
+    "ScheduleDeps",
+    "ScheduleService",
+    "ScheduleSettings",
+    "build_schedule_service",
+    "handle_schedule_request",
+    "split_request",
+]
 
-
-@dataclass
-class ScheduleDeps:
-    """Everything a schedule request touches; built once per container from the environment."""
-
-    target: ScheduleTarget
-    scheduler: StopScheduler
-    ledger: Ledger
-    publisher: EventPublisher
-    guard: GuardPolicies | None = None  # the cost guard's policies; None: guard requests are refused
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> ScheduleDeps:
-        group = env["SCHEDULE_GROUP"]
-        target = ScheduleTarget(
-            group=group,
-            role_arn=env["SCHEDULER_ROLE_ARN"],
-            dlq_arn=env["SCHEDULER_DLQ_ARN"],
-            queue_arns=parse_queue_arns(env.get("ACTION_QUEUE_ARNS", "{}")),
-            stale_after_seconds=int(env.get("STALE_AFTER_SECONDS") or DEFAULT_STALE_AFTER_SECONDS),
-        )
-        guard = None
-        if env.get("GUARD_PARAMETER_PATH"):
-            max_age = int(env.get("GUARD_POLICY_MAX_AGE") or DEFAULT_MAX_AGE)
-            guard = GuardPolicies(env["GUARD_PARAMETER_PATH"], default_policy(env), max_age=max_age)
-        return cls(
-            target=target,
-            scheduler=StopScheduler(group),
-            ledger=Ledger(env["LEDGER_TABLE"]),
-            publisher=EventPublisher(env["EVENT_BUS_NAME"]),
-            guard=guard,
-        )
-
-
-def split_request(doc: object) -> tuple[str, Any, dict[str, Any]]:
-    """(`at` | `after` | `cancel`, its value, the command part). Exactly one request key is allowed."""
-    if not isinstance(doc, dict):
-        raise InvalidCommand("a schedule request must be a JSON object", field="command")
-    present = [k for k in REQUEST_KEYS if k in doc]
-    if len(present) != 1:
-        raise InvalidCommand('give exactly one of "at", "after" or "cancel": true', field="at")
-    kind = present[0]
-    value = doc[kind]
-    if kind == "cancel" and value is not True:
-        raise InvalidCommand("cancel must be true (omit it to schedule)", field="cancel")
-    rest = {k: v for k, v in doc.items() if k != kind}
-    return kind, value, rest
+GUARD_METRICS = {"armed": "GuardArmed", "disarmed": "GuardDisarmed"}
 
 
 def handle_schedule_request(
@@ -97,167 +37,72 @@ def handle_schedule_request(
     message_id: str | None = None,
     receive_count: int | None = None,
 ) -> dict[str, Any]:
-    """Apply one request. Returns the outcome: an invalid request is recorded as rejected and returned. Any
-    other failure (an AWS error, or a bug) is recorded with its reason, then raised for the queue to retry."""
-    try:
-        return _apply(raw, deps, now)
-    except InvalidCommand as exc:
-        return _reject(raw, exc, deps, now)
-    except Exception as exc:
-        _note_failure(raw, exc, deps, now, message_id, receive_count)
-        raise
+    """Apply one request, the cost guard's included (`livectl.schedules.requests.handle_schedule_request`)."""
+    return requests.handle_schedule_request(
+        raw, deps, now, message_id=message_id, receive_count=receive_count, guard=handle_guard_request
+    )
 
 
-def _apply(raw: str | bytes | Mapping[str, Any], deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
-    doc = contract.decode(raw)
-    if isinstance(doc, dict) and doc.get("list") is True:
-        if len(doc) != 1:
-            raise InvalidCommand('a list request is exactly {"list": true}', field="list")
-        return {"status": "listed", "schedules": [s.as_dict() for s in deps.scheduler.list()]}
-    if isinstance(doc, dict) and GUARD_KEY in doc:
-        from livectl.guard.manager import handle_guard_request  # imports this module: load on first use
-
-        return handle_guard_request(doc, deps, now)
-    kind, value, rest = split_request(doc)
-    command = contract.parse_command(rest)
-    if command.name not in STOP_ACTIONS:
-        raise InvalidCommand(
-            f"only stop actions can be scheduled ({', '.join(sorted(STOP_ACTIONS))}), got {command.name}",
-            field="action",
-        )
-    if kind == "cancel":
-        return _cancel(command, deps, now)
-    when = resolve_when(at=value if kind == "at" else None, after=value if kind == "after" else None, now=now)
-    return _schedule(command, when, deps, now)
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-def _schedule(command: contract.Command, when: datetime, deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
-    request = build_schedule_request(command.as_dict(), command.task_id, when, deps.target)
-    name = request["Name"]
-    outcome = deps.scheduler.put(request)  # "created" or "moved"
-    at = to_utc(when).isoformat()
-    scheduled_id = command_id(name, when)
-    detail = {
-        "action": command.name,
-        "task_id": command.task_id,
-        "provider": command.provider,
-        "account": command.account,
-        "at": at,
-        "schedule": name,
-        "moved": outcome == "moved",
-        "command_id": scheduled_id,
-        **({"via": command.via} if command.via else {}),
-    }
-    _note_and_publish(command, deps, now, f"schedule:{scheduled_id}", "Stop Scheduled", detail, outcome)
-    return {"status": outcome, **detail}
+class ScheduleService:
+    """The schedule manager function's service: `handle(event, context)` is the function's whole body."""
 
+    def __init__(self, deps: ScheduleDeps, metrics: Any, logger: Any, now: Callable[[], datetime] = utc_now) -> None:
+        self.deps, self.metrics, self.logger, self.now = deps, metrics, logger, now
 
-def _cancel(command: contract.Command, deps: ScheduleDeps, now: datetime) -> dict[str, Any]:
-    name = schedule_name(command.name, command.account, command.task_id)
-    existed = deps.scheduler.cancel(name)
-    detail = {
-        "action": command.name,
-        "task_id": command.task_id,
-        "provider": command.provider,
-        "account": command.account,
-        "schedule": name,
-        "existed": existed,
-    }
-    outcome = "cancelled" if existed else "not_scheduled"
-    _note_and_publish(command, deps, now, f"cancel:{name}:{iso(now)}", "Stop Cancelled", detail, outcome)
-    return {"status": outcome, **detail}
+    def handle(self, event: Any, context: Any) -> Mapping[str, object]:
+        if isinstance(event, dict) and "Records" in event:
+            from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+            # One processor per invocation: a BatchProcessor keeps the batch's records and results on itself, so
+            # two invocations sharing one (the local stack runs them in threads) would answer with each other's
+            # failures.
+            processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+            return process_partial_response(
+                event=event, record_handler=self.record_handler, processor=processor, context=context
+            )
+        return self.apply(event)
 
-def _note_and_publish(
-    command: contract.Command,
-    deps: ScheduleDeps,
-    now: datetime,
-    key: str,
-    detail_type: str,
-    detail: Mapping[str, Any],
-    outcome: str,
-) -> None:
-    """Ledger first, event second, then mark published: a redelivery after a crash publishes at most once more."""
-    pk = task_pk(command.provider, command.task_id)
-    fields = {
-        "kind": "schedule",
-        "action": command.name,
-        "outcome": outcome,
-        "account": command.account,
-        "schedule": detail.get("schedule"),
-        "scheduled_for": detail.get("at"),
-        "command_id": detail.get("command_id"),
-    }
-    if deps.ledger.record_command(pk, now, key, fields, ttl=COMMAND_TTL):
-        deps.publisher.publish(detail_type, detail)
-        deps.ledger.mark_published(pk, now, key)
+    def record_handler(self, record: Any) -> dict[str, Any]:
+        return self.apply(record.body, record.message_id, _receive_count(record))
 
-
-def _reject(
-    raw: str | bytes | Mapping[str, Any], exc: InvalidCommand, deps: ScheduleDeps, now: datetime
-) -> dict[str, Any]:
-    """Recorded under REJECTED#<day> and published once. What it repeats from the request is bounded, so a
-    rejection of any request fits a ledger item and an event."""
-    key = _digest(raw)
-    field, reason = clip(exc.field, NAME_BYTES), clip(exc.message)
-    detail = {"error_code": "InvalidCommand", "reason": reason, "field": field, "source": "schedule"}
-    if deps.ledger.record_rejection(now, key, {"kind": "schedule", "outcome": "rejected", **detail}):
-        deps.publisher.publish("Command Rejected", detail)
-        deps.ledger.mark_published(rejected_pk(now), now, key)
-    return {"status": "rejected", "error": "InvalidCommand", "message": reason, "field": field}
-
-
-def _note_failure(
-    raw: str | bytes | Mapping[str, Any],
-    exc: Exception,
-    deps: ScheduleDeps,
-    now: datetime,
-    message_id: str | None,
-    receive_count: int | None,
-) -> None:
-    """Record why a request failed for a reason other than its content, before it goes back to the queue.
-
-    An AWS error may clear on a retry; an exception livectl does not know is a bug that a retry cannot fix. Both
-    are retried anyway (an unknown exception may be transient, and after maxReceiveCount the DLQ keeps the
-    request for a redrive once the bug is fixed), but neither is silent: each attempt leaves an `error` item
-    with its reason under REJECTED#<day>, so no message sits in the DLQ without one. Nothing is published:
-    the request is not settled yet.
-    """
-    bug = not isinstance(exc, LivectlError)
-    code = (exc.code if isinstance(exc, LivectlError) else None) or type(exc).__name__
-    fields = {
-        "kind": "schedule",
-        "outcome": "error",
-        "error_code": clip(code, NAME_BYTES),
-        "reason": clip(f"livectl bug, {type(exc).__name__}: {_text(exc)}" if bug else _text(exc)),
-        "retryable": not bug,
-        "source": "schedule",
-        "message_id": message_id,
-        "receive_count": receive_count,
-    }
-    key = f"{_digest(raw)}#error#{receive_count or 0}"
-    try:
-        deps.ledger.record_rejection(now, key, fields)
-    except Exception:  # the ledger failing too must not hide the first error, which is re-raised
-        return
-
-
-def _digest(raw: str | bytes | Mapping[str, Any]) -> str:
-    """sha256 of the request: the rejection's key, stable across redeliveries. Never raises."""
-    if isinstance(raw, bytes):
-        data = raw
-    elif isinstance(raw, str):
-        data = raw.encode("utf-8", "surrogatepass")
-    else:
+    def apply(self, request: Any, message_id: str | None = None, receive_count: int | None = None) -> dict[str, Any]:
         try:
-            data = json.dumps(raw, sort_keys=True, default=str).encode("utf-8")
-        except (ValueError, TypeError, RecursionError):  # keys of mixed types, or nested past the stack
-            data = repr(type(raw)).encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
+            result = handle_schedule_request(
+                request, self.deps, self.now(), message_id=message_id, receive_count=receive_count
+            )
+        except Exception:
+            # Recorded in the ledger by handle_schedule_request; the traceback is for whoever fixes it.
+            self._count("Schedule_error")
+            self.logger.exception("schedule request failed; handed back to the queue", extra={"message_id": message_id})
+            raise
+        self._count(f"Schedule_{result['status']}")
+        if result["status"] in GUARD_METRICS:  # the cost guard's own names (docs/operating.md)
+            self._count(GUARD_METRICS[result["status"]])
+        shown = {k: result.get(k) for k in ("status", "action", "task_id", "schedule", "at")}
+        self.logger.info("schedule request", extra=shown)
+        return result
+
+    def _count(self, name: str) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def _text(exc: Exception) -> str:
+def _receive_count(record: Any) -> int | None:
     try:
-        return str(exc)
-    except Exception:  # an exception whose __str__ fails still deserves a record
-        return type(exc).__name__
+        return int(record.attributes.approximate_receive_count)
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def build_schedule_service(settings: ScheduleSettings, *, metrics: Any, logger: Any) -> ScheduleService:
+    """The schedule manager's service, built once per process for these settings (`livectl.runtime.service`)."""
+    return runtime.service(
+        "schedules",
+        (settings, metrics, logger),
+        lambda: ScheduleService(ScheduleDeps.from_settings(settings), metrics, logger),
+    )

@@ -2,7 +2,9 @@
 
 boto3's own `TypeSerializer`/`TypeDeserializer` do the work, so maps and lists round-trip as maps and lists.
 Around them, two conventions of the ledger: a float is written as a number (boto3 accepts only `Decimal`), and a
-number reads back as an `int` when it is whole, else a `float` (boto3 gives `Decimal`, which `json` cannot dump).
+number reads back as an `int` when it is written as a whole number (`3`, `3.0`), else a `float` (boto3 gives
+`Decimal`, which `json` cannot dump). A float past 2**53 is whole but written with an exponent (`4.9E+16`): it reads
+back as that float, not as an int the float never was.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def _to_storable(value: Any) -> Any:
 
 def _to_plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        exponent = value.as_tuple().exponent
+        whole = isinstance(exponent, int) and exponent <= 0 and value == value.to_integral_value()
+        return int(value) if whole else float(value)
     if isinstance(value, dict):
         return {k: _to_plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -12,22 +12,28 @@ Item layout (docs/DESIGN.md):
 Every write is safe to repeat: the STATE item only moves forward in time (a condition on `updated_at`), and a
 command item is written once and marked `published` after its outcome event went out, so a redelivered command
 neither rewinds the state nor publishes its event twice.
+
+Values go through `livectl.store.codec` (nested values as maps and lists); reads go through
+`livectl.store.table.read_item`, which also reads items written by the first codec (nested values as JSON text).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from livectl import aws
+from livectl.store.codec import to_av
 from livectl.store.table import (
     CONDITION_FAILED,
     STATE_SK,
     command_sk,
     failed_pk,
     iso,
+    query,
+    read_item,
     rejected_pk,
     task_pk,
 )
@@ -35,33 +41,36 @@ from livectl.store.table import (
 COMMAND_TTL = timedelta(days=90)
 REJECTED_TTL = timedelta(days=30)
 FAILED_TTL = timedelta(days=30)  # outlives a DLQ's 14-day retention: a dead-lettered command's reason is still there
-_CONDITION_FAILED = CONDITION_FAILED
 
 
-def _av(value: Any) -> dict[str, Any]:
-    """A DynamoDB attribute value. Nested data is stored as JSON text (floats and empty maps need no care)."""
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    return {"S": json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)}
+class Publisher(Protocol):
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
 
 
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in item.items():
-        if "S" in value:
-            out[name] = value["S"]
-        elif "N" in value:
-            number = value["N"]
-            out[name] = int(number) if number.lstrip("-").isdigit() else float(number)
-        elif "BOOL" in value:
-            out[name] = value["BOOL"]
-        elif "NULL" in value:
-            out[name] = None
-    return out
+@dataclass(frozen=True)
+class Entry:
+    """One command item and the outcome event it announces. With `state`, the task's STATE update (and a
+    failure's FAILED#<day> item) ride in the same transaction as the command item."""
+
+    pk: str
+    at: datetime
+    key: str
+    fields: Mapping[str, Any]
+    detail_type: str
+    detail: Mapping[str, Any]
+    ttl: timedelta = COMMAND_TTL
+    state: Mapping[str, Any] | None = None
+    keep_state: bool = False
+    failure: Mapping[str, Any] | None = None
+
+    @classmethod
+    def rejection(cls, at: datetime, key: str, fields: Mapping[str, Any], detail: Mapping[str, Any]) -> Entry:
+        """A command refused before a task id could be trusted: kept under REJECTED#<day>, `Command Rejected`."""
+        return cls(rejected_pk(at), at, key, fields, "Command Rejected", detail, ttl=REJECTED_TTL)
+
+
+def _values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: to_av(value) for name, value in fields.items() if value is not None}
 
 
 class Ledger:
@@ -81,49 +90,25 @@ class Ledger:
         try:
             answer = self.client.get_item(
                 TableName=self.table_name,
-                Key={"pk": _av(task_pk(provider, task_id)), "sk": _av(STATE_SK)},
+                Key={"pk": to_av(task_pk(provider, task_id)), "sk": to_av(STATE_SK)},
                 ConsistentRead=True,
             )
         except Exception as exc:
             raise aws.aws_error(exc, "ledger GetItem") from exc
         item = answer.get("Item")
-        return _plain(item) if item else None
+        return read_item(item) if item else None
 
     def history(self, provider: str, task_id: str) -> list[dict[str, Any]]:
         """The task's command items, oldest first."""
-        return self._query(task_pk(provider, task_id), "CMD#")
+        return query(self.client, self.table_name, task_pk(provider, task_id), "CMD#")
 
     def rejected(self, day: str) -> list[dict[str, Any]]:
         """Rejected commands of one UTC day (`yyyy-mm-dd`)."""
-        return self._query(f"REJECTED#{day}", "CMD#")
+        return query(self.client, self.table_name, f"REJECTED#{day}", "CMD#")
 
     def failures(self, day: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Failed attempts of one UTC day (`yyyy-mm-dd`), newest first (at most `limit`)."""
-        return self._query(f"FAILED#{day}", "", newest_first=True, limit=limit)
-
-    def _query(
-        self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None
-    ) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        values = {":pk": _av(pk), ":prefix": _av(prefix)} if prefix else {":pk": _av(pk)}
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)" if prefix else "pk = :pk",
-            "ExpressionAttributeValues": values,
-            "ConsistentRead": True,
-            "ScanIndexForward": not newest_first,
-        }
-        if limit is not None:
-            kwargs["Limit"] = limit
-        try:
-            while True:
-                answer = self.client.query(**kwargs)
-                items.extend(_plain(i) for i in answer.get("Items", []))
-                if "LastEvaluatedKey" not in answer or (limit is not None and len(items) >= limit):
-                    return items[:limit] if limit is not None else items
-                kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        except Exception as exc:
-            raise aws.aws_error(exc, "ledger Query") from exc
+        return query(self.client, self.table_name, f"FAILED#{day}", newest_first=True, limit=limit)
 
     # -- writes -----------------------------------------------------------------------------------------
 
@@ -136,18 +121,16 @@ class Ledger:
         about a failed attempt must not overwrite a settled state).
         """
         try:
-            self.client.update_item(**self._state_update(provider, task_id, at, fields, keep_state))
+            self.client.update_item(**self._state_update(task_pk(provider, task_id), at, fields, keep_state))
         except Exception as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
+            if aws.error_code(exc) == CONDITION_FAILED:
                 return False  # a newer update is already there: this one is old news
             raise aws.aws_error(exc, "ledger UpdateItem") from exc
         return True
 
-    def _state_update(
-        self, provider: str, task_id: str, at: datetime, fields: Mapping[str, Any], keep_state: bool
-    ) -> dict[str, Any]:
+    def _state_update(self, pk: str, at: datetime, fields: Mapping[str, Any], keep_state: bool) -> dict[str, Any]:
         names: dict[str, str] = {"#updated_at": "updated_at"}
-        values: dict[str, Any] = {":at": _av(iso(at))}
+        values: dict[str, Any] = {":at": to_av(iso(at))}
         sets = ["#updated_at = :at"]
         removes: list[str] = []
         for i, (name, value) in enumerate(sorted(fields.items())):
@@ -155,33 +138,34 @@ class Ledger:
             if value is None:
                 removes.append(f"#f{i}")
                 continue
-            values[f":v{i}"] = _av(value)
+            values[f":v{i}"] = to_av(value)
             if name == "state" and keep_state:
                 sets.append(f"#f{i} = if_not_exists(#f{i}, :v{i})")
             else:
                 sets.append(f"#f{i} = :v{i}")
         return {
             "TableName": self.table_name,
-            "Key": {"pk": _av(task_pk(provider, task_id)), "sk": _av(STATE_SK)},
+            "Key": {"pk": to_av(pk), "sk": to_av(STATE_SK)},
             "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
             "ConditionExpression": "attribute_not_exists(#updated_at) OR #updated_at <= :at",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
 
-    def settle(
-        self,
-        provider: str,
-        task_id: str,
-        at: datetime,
-        state: Mapping[str, Any],
-        key: str,
-        command: Mapping[str, Any],
-        *,
-        keep_state: bool = False,
-        ttl: timedelta = COMMAND_TTL,
-        failure: Mapping[str, Any] | None = None,
-    ) -> bool:
+    def record_and_publish(self, entry: Entry, publisher: Publisher) -> bool:
+        """Command item (with the STATE update, if any, in one transaction), then the event, then the `published`
+        mark: a replay publishes at most once more (only if the previous attempt died between the event and the
+        mark). Returns False when the item was already published (a redelivered duplicate): nothing is sent."""
+        if entry.state is None:
+            owed = self.record_command(entry.pk, entry.at, entry.key, entry.fields, ttl=entry.ttl)
+        else:
+            owed = self.settle(entry)
+        if owed:
+            publisher.publish(entry.detail_type, entry.detail)
+            self.mark_published(entry.pk, entry.at, entry.key)
+        return owed
+
+    def settle(self, entry: Entry) -> bool:
         """The STATE update and the command item in ONE TransactWriteItems (one call instead of two; both or
         neither). Returns whether the command's event must still be published, as `record_command` does.
         `failure` (a failed command's FAILED#<day> fields) rides in the same transaction, unconditionally.
@@ -190,13 +174,13 @@ class Ledger:
         its STATE write went in with it the first time, nothing to do) or a newer STATE (this outcome is old
         news for the state, but its command item and event are still owed: written on their own).
         """
-        put = self._command_put(task_pk(provider, task_id), at, key, command, ttl)
+        assert entry.state is not None
         items: list[dict[str, Any]] = [
-            {"Update": self._state_update(provider, task_id, at, state, keep_state)},
-            {"Put": put},
+            {"Update": self._state_update(entry.pk, entry.at, entry.state, entry.keep_state)},
+            {"Put": self._command_put(entry.pk, entry.at, entry.key, entry.fields, entry.ttl)},
         ]
-        if failure is not None:
-            items.append({"Put": self._failure_put(at, key, failure)})
+        if entry.failure is not None:
+            items.append({"Put": self._failure_put(entry.at, entry.key, entry.failure)})
         try:
             self.client.transact_write_items(TransactItems=items)
         except Exception as exc:
@@ -206,9 +190,9 @@ class Ledger:
             if len(reasons) == len(items) and reasons[1] == "ConditionalCheckFailed":
                 return False  # the command item is there and its event went out
             if len(reasons) == len(items) and reasons[0] == "ConditionalCheckFailed":
-                if failure is not None:
-                    self.record_failure(at, key, failure)
-                return self.record_command(task_pk(provider, task_id), at, key, command, ttl=ttl)
+                if entry.failure is not None:
+                    self.record_failure(entry.at, entry.key, entry.failure)
+                return self.record_command(entry.pk, entry.at, entry.key, entry.fields, ttl=entry.ttl)
             raise aws.aws_error(exc, "ledger TransactWriteItems") from exc  # a conflict: retryable
         return True
 
@@ -218,7 +202,7 @@ class Ledger:
         try:
             self.client.put_item(**self._command_put(pk, at, key, fields, ttl))
         except Exception as exc:
-            if aws.error_code(exc) == _CONDITION_FAILED:
+            if aws.error_code(exc) == CONDITION_FAILED:
                 return False
             raise aws.aws_error(exc, "ledger PutItem") from exc
         return True
@@ -227,30 +211,32 @@ class Ledger:
         self, pk: str, at: datetime, key: str, fields: Mapping[str, Any], ttl: timedelta
     ) -> dict[str, Any]:
         stamp = iso(at)
-        item = {name: _av(value) for name, value in fields.items() if value is not None}
+        item = _values(fields)
         item.update(
-            {
-                "pk": _av(pk),
-                "sk": _av(command_sk(stamp, key)),
-                "at": _av(stamp),
-                "expires_at": _av(int((at + ttl).timestamp())),
-                "published": _av(False),
-            }
+            _values(
+                {
+                    "pk": pk,
+                    "sk": command_sk(stamp, key),
+                    "at": stamp,
+                    "expires_at": int((at + ttl).timestamp()),
+                    "published": False,
+                }
+            )
         )
         return {
             "TableName": self.table_name,
             "Item": item,
             "ConditionExpression": "attribute_not_exists(pk) OR published = :false",
-            "ExpressionAttributeValues": {":false": _av(False)},
+            "ExpressionAttributeValues": {":false": to_av(False)},
         }
 
     def mark_published(self, pk: str, at: datetime, key: str) -> None:
         try:
             self.client.update_item(
                 TableName=self.table_name,
-                Key={"pk": _av(pk), "sk": _av(command_sk(iso(at), key))},
+                Key={"pk": to_av(pk), "sk": to_av(command_sk(iso(at), key))},
                 UpdateExpression="SET published = :true",
-                ExpressionAttributeValues={":true": _av(True)},
+                ExpressionAttributeValues={":true": to_av(True)},
             )
         except Exception as exc:
             raise aws.aws_error(exc, "ledger UpdateItem") from exc
@@ -267,14 +253,16 @@ class Ledger:
 
     def _failure_put(self, at: datetime, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         stamp = iso(at)
-        item = {name: _av(value) for name, value in fields.items() if value is not None}
+        item = _values(fields)
         item.update(
-            {
-                "pk": _av(failed_pk(at)),
-                "sk": _av(f"{stamp}#{key}"),
-                "at": _av(stamp),
-                "command_key": _av(key),
-                "expires_at": _av(int((at + FAILED_TTL).timestamp())),
-            }
+            _values(
+                {
+                    "pk": failed_pk(at),
+                    "sk": f"{stamp}#{key}",
+                    "at": stamp,
+                    "command_key": key,
+                    "expires_at": int((at + FAILED_TTL).timestamp()),
+                }
+            )
         )
         return {"TableName": self.table_name, "Item": item}

@@ -5,6 +5,8 @@ Item layout: docs/DESIGN.md ("The ledger"). Every timestamp in a key or a field 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +38,31 @@ def command_sk(at: str, key: str) -> str:
     return f"CMD#{at}#{key}"
 
 
+# The ledger's first codec stored every nested value as JSON text in an S. Of what the ledger writes, a command's
+# `params` is the one nested field; items written in that form (kept up to 90 days) read back as the data they
+# were written from. A `params` that is not JSON text of an object (params clipped by `bounds.clip_json`, which
+# are a string in either form) stays a string.
+JSON_TEXT_FIELDS = ("params",)
+
+
+def read_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One ledger item as plain data, whichever codec wrote it."""
+    plain = from_item(item)
+    for name in JSON_TEXT_FIELDS:
+        value = plain.get(name)
+        if isinstance(value, str):
+            plain[name] = _json_object(value)
+    return plain
+
+
+def _json_object(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    return value if isinstance(value, dict) else text
+
+
 def query(
     client: Any, table_name: str, pk: str, prefix: str = "", *, newest_first: bool = False, limit: int | None = None
 ) -> list[dict[str, Any]]:
@@ -54,7 +81,7 @@ def query(
     try:
         while True:
             page = client.query(**kwargs)
-            items.extend(from_item(i) for i in page.get("Items", []))
+            items.extend(read_item(i) for i in page.get("Items", []))
             if "LastEvaluatedKey" not in page or (limit is not None and len(items) >= limit):
                 return items[:limit] if limit is not None else items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from livectl import runtime
 from livectl.events import EventPublisher
 from livectl.guard.policy import SignalSender, signal_for
 from livectl.webhook.callbacks import (
@@ -144,22 +145,47 @@ def _code(exc: BaseException) -> str:
     return str(code) if code else type(exc).__name__
 
 
-def build_service(
-    *,
-    table_name: str,
-    bus_name: str,
-    secret_name: str | None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    window: float = DEFAULT_WINDOW_SECONDS,
-    in_lambda: bool = True,
-    guard_queue_url: str | None = None,
-) -> CallbackService:
-    """The receiver as deployed. Without a secret name, local runs use the documented local key
-    (`demokey123`, SdkAppId 1400000001); inside Lambda it fails closed (503) instead."""
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The callback function's environment: names and limits only; the keys come from Secrets Manager on first use."""
+
+    table_name: str
+    bus_name: str
+    secret_name: str = ""
+    guard_queue_url: str = ""  # the schedule manager's queue: the cost guard's signals; empty: no guard
+    max_bytes: int = DEFAULT_MAX_BYTES
+    window: float = DEFAULT_WINDOW_SECONDS
+    in_lambda: bool = True
+    metrics_namespace: str = "livectl"
+    service: str = "livectl"  # every metric's `service` dimension
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WebhookSettings:
+        return cls(
+            table_name=env.get("LEDGER_TABLE", ""),
+            bus_name=env.get("EVENT_BUS_NAME", ""),
+            secret_name=env.get("CALLBACK_SECRET_NAME", ""),
+            guard_queue_url=env.get("GUARD_QUEUE_URL", ""),
+            max_bytes=int(env.get("CALLBACK_MAX_BYTES") or DEFAULT_MAX_BYTES),
+            window=float(env.get("CALLBACK_WINDOW_SECONDS") or DEFAULT_WINDOW_SECONDS),
+            in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "livectl",
+            service=env.get("POWERTOOLS_SERVICE_NAME") or "livectl",
+        )
+
+
+def build_webhook_service(settings: WebhookSettings) -> CallbackService:
+    """The receiver as deployed, built once per process for these settings (`livectl.runtime.service`).
+    Without a secret name, local runs use the documented local key (`demokey123`, SdkAppId 1400000001);
+    inside Lambda it fails closed (503) instead."""
+    return runtime.service("webhook", settings, lambda: _build(settings))
+
+
+def _build(settings: WebhookSettings) -> CallbackService:
     config: Callable[[], CallbackConfig]
-    if secret_name:
-        config = SecretConfig(secret_name)
-    elif in_lambda:
+    if settings.secret_name:
+        config = SecretConfig(settings.secret_name)
+    elif settings.in_lambda:
 
         def config() -> CallbackConfig:
             raise ValueError("CALLBACK_SECRET_NAME is not set")
@@ -170,10 +196,10 @@ def build_service(
             return local
 
     return CallbackService(
-        CallbackStore(table_name),
-        EventPublisher(bus_name),
+        CallbackStore(settings.table_name),
+        EventPublisher(settings.bus_name),
         config,
-        max_bytes=max_bytes,
-        window=window,
-        guard=SignalSender(guard_queue_url) if guard_queue_url else None,
+        max_bytes=settings.max_bytes,
+        window=settings.window,
+        guard=SignalSender(settings.guard_queue_url) if settings.guard_queue_url else None,
     )

@@ -42,8 +42,6 @@ MAX_INLINE_ERRORS = 16
 _BATCH_WRITE_MAX = 25
 CALLBACK_TTL = timedelta(days=90)
 LEASE_SECONDS = 20
-# cli/livectl_cli/observe_commands.py reads items through this name until its reader moves to store.table.query.
-plain = from_item
 
 
 def callback_pk(cb: Callback) -> str:
