@@ -42,6 +42,60 @@ class Outcome:
         return PullRecordStatus.parse(self.task_status) if self.task_status is not None else None
 
 
+@dataclass
+class _Caller:
+    """Sends one action's calls for `perform`: each attempt waits for its limiter, re-signs, respects the
+    deadline and the minimum call budget, is counted and is reported to `observe`."""
+
+    client: ProviderClient
+    credentials: Credentials
+    deadline: float
+    policy: RetryPolicy
+    now: Callable[[], datetime]
+    monotonic: Callable[[], float]
+    sleep: Callable[[float], None]
+    min_call_budget: float
+    observe: Observer | None
+    calls: int = 0
+
+    def send(self, act: Action, params: Mapping[str, Any], gate: WindowLimiter | None) -> ProviderResponse:
+        """One call with livectl's retry loop."""
+        return retry_call(
+            lambda at: self._attempt(act, params, gate, at),
+            policy=self.policy,
+            deadline=self.deadline,
+            monotonic=self.monotonic,
+            sleep=self.sleep,
+            now=self.now,
+        )
+
+    def _attempt(
+        self, act: Action, params: Mapping[str, Any], gate: WindowLimiter | None, at: datetime
+    ) -> ProviderResponse:
+        if gate is not None:
+            gate.acquire(self.deadline - self.min_call_budget)
+        if self.deadline - self.monotonic() < self.min_call_budget:
+            raise TransientProviderError(
+                f"{act.name}: not enough time left for a call; handed back", code="DeadlineExceeded"
+            )
+        self.calls += 1
+        # Never let one HTTP read outlive the invocation's budget.
+        remaining = max(0.5, self.deadline - self.monotonic())
+        timeout = (min(self.client.timeout[0], remaining), min(self.client.timeout[1], remaining))
+        started = self.monotonic()
+        try:
+            response = self.client.call(act, params, self.credentials, at, timeout=timeout)
+        except LivectlError as exc:
+            self._observed(act, started, exc)
+            raise
+        self._observed(act, started, None)
+        return response
+
+    def _observed(self, act: Action, started: float, error: LivectlError | None) -> None:
+        if self.observe is not None:
+            self.observe(act.name, (self.monotonic() - started) * 1000.0, error)
+
+
 def perform(
     action: Action,
     params: Mapping[str, Any],
@@ -65,45 +119,19 @@ def perform(
     `deadline`: a limiter slot is not waited for past that point, and a call granted one too late is not sent
     (a retryable error instead, so the record goes back to the queue). `observe(action, round_trip_ms, error)`
     hears of every HTTP call (the limiter's wait excluded), for the round-trip and throttling metrics."""
-    policy = policy or RetryPolicy()
-    calls = 0
-
-    def send(act: Action, act_params: Mapping[str, Any], gate: WindowLimiter | None) -> ProviderResponse:
-        """One call with livectl's retry loop; every attempt waits for the limiter and is counted."""
-
-        def attempt(at: datetime) -> ProviderResponse:
-            nonlocal calls
-            if gate is not None:
-                gate.acquire(deadline - min_call_budget)
-            if deadline - monotonic() < min_call_budget:
-                raise TransientProviderError(
-                    f"{act.name}: not enough time left for a call; handed back", code="DeadlineExceeded"
-                )
-            calls += 1
-            # Never let one HTTP read outlive the invocation's budget.
-            remaining = max(0.5, deadline - monotonic())
-            timeout = (min(client.timeout[0], remaining), min(client.timeout[1], remaining))
-            started = monotonic()
-            try:
-                response = client.call(act, act_params, credentials, at, timeout=timeout)
-            except LivectlError as exc:
-                if observe is not None:
-                    observe(act.name, (monotonic() - started) * 1000.0, exc)
-                raise
-            if observe is not None:
-                observe(act.name, (monotonic() - started) * 1000.0, None)
-            return response
-
-        return retry_call(attempt, policy=policy, deadline=deadline, monotonic=monotonic, sleep=sleep, now=now)
-
+    caller = _Caller(
+        client, credentials, deadline, policy or RetryPolicy(), now, monotonic, sleep, min_call_budget, observe
+    )
     task_id = task_id_of(action, params)
     try:
-        response = send(action, params, limiter)
+        response = caller.send(action, params, limiter)
     except AlreadyDone as exc:
-        return Outcome(action.name, task_id, "already_done", exc.request_id, {}, calls, calls, exc.code)
+        return Outcome(action.name, task_id, "already_done", exc.request_id, {}, caller.calls, caller.calls, exc.code)
     except LivectlError as exc:
         if action.confirm_with and exc.code in action.confirm_codes:
-            settled = _confirm(action, params, lambda q, qp: send(q, qp, confirm_limiter))
+            settled = _confirm(
+                action, params, lambda query, query_params: caller.send(query, query_params, confirm_limiter)
+            )
             if settled is not None:
                 return Outcome(
                     action.name,
@@ -111,8 +139,8 @@ def perform(
                     "already_done",
                     exc.request_id,
                     settled,
-                    calls,
-                    calls,
+                    caller.calls,
+                    caller.calls,
                     exc.code,
                     task_status=settled.get("Status"),
                 )
@@ -124,8 +152,8 @@ def perform(
         "done",
         response.request_id,
         response.result,
-        calls,
-        calls,
+        caller.calls,
+        caller.calls,
         task_status=status if isinstance(status, str) else None,
     )
 
