@@ -22,6 +22,7 @@ from typing import Any
 
 from livectl import runtime
 from livectl.command import Command
+from livectl.control.outage import OutageGate
 from livectl.providers.catalogue import provider_action
 from livectl.providers.retry import RetryPolicy, utc_now
 from livectl.store.table import iso
@@ -116,6 +117,7 @@ class Container:
         self._config: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
+        self.outage = OutageGate()  # one probe at a time while an action answers "unavailable"
 
     # -- clients, built once, in the thread that runs the batch (boto3's default session is not thread-safe) --
     def aws_client(self, service: str) -> Any:

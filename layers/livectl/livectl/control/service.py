@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from livectl import runtime
-from livectl.command import parse_command
+from livectl.command import Command, parse_command
 from livectl.control import metrics as cm
 from livectl.control import verdict
 from livectl.control.batch import is_sqs_batch, run_batch
@@ -58,6 +58,7 @@ from livectl.control.metrics import CommandMetrics
 from livectl.control.outcomes import ended_before_the_guard, log, log_keys, metrics, record
 from livectl.control.redelivery import attempts_for
 from livectl.errors import InvalidCommand, LivectlError, TransientProviderError
+from livectl.providers.retry import UNAVAILABLE_CODES
 from livectl.store.table import iso
 
 __all__ = [
@@ -210,14 +211,7 @@ def _process(
         )
     data = {"key": command.key, "fingerprint": command.fingerprint}
     try:
-        outcome = box.unit(command.name)(
-            data=data,
-            command=command,
-            container=box,
-            deadline=deadline,
-            attempts=attempts_for(receive_count),
-            observe=counted.observe_call,
-        )
+        outcome = _gated_call(box, command, data, deadline, receive_count, counted)
     except IdempotencyValidationError:
         reason = f"id {command.id!r} was already used for a different command"
         return record(box, verdict.rejected(body, "id", reason, now, action_name, message_id), counted)
@@ -233,3 +227,39 @@ def _process(
             raise
         return record(box, verdict.failed(command, exc, now, message_id), counted)
     return record(box, verdict.applied(command, outcome, message_id, sent_at), counted)
+
+
+def _gated_call(
+    box: Container,
+    command: Command,
+    data: dict[str, Any],
+    deadline: float,
+    receive_count: int | None,
+    counted: CommandMetrics,
+) -> dict[str, Any]:
+    """The idempotent provider call, through the container's outage gate (`livectl.control.outage`): while the
+    action has just said "unavailable" here, this record goes back to the queue uncalled."""
+    key = (command.name, command.account)
+    if not box.outage.enter(key, box.monotonic()):
+        raise TransientProviderError(
+            f"{command.name} answered 'unavailable' moments ago in this container; not called, handed back",
+            code="ProviderUnavailableHold",
+            provider=command.provider,
+        )
+    unavailable: bool | None = None
+    try:
+        outcome = box.unit(command.name)(
+            data=data,
+            command=command,
+            container=box,
+            deadline=deadline,
+            attempts=attempts_for(receive_count),
+            observe=counted.observe_call,
+        )
+        unavailable = False
+        return outcome
+    except LivectlError as exc:
+        unavailable = exc.code in UNAVAILABLE_CODES
+        raise
+    finally:
+        box.outage.leave(key, box.monotonic(), unavailable=unavailable)
