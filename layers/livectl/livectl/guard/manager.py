@@ -42,6 +42,7 @@ class GuardState:
     """Conditional writes to the guard fields of a TRTC task's STATE item. Raises only livectl errors."""
 
     def __init__(self, deps: ScheduleDeps) -> None:
+        self.ledger = deps.ledger
         self.table = deps.ledger.table_name
         self.client = deps.ledger.client
 
@@ -93,15 +94,7 @@ class GuardState:
         return self._update(task_id, {"guard_end_event": event_type}, ended_ms=ended_ms) or {}
 
     def get(self, task_id: str) -> dict[str, Any]:
-        try:
-            answer = self.client.get_item(
-                TableName=self.table,
-                Key={"pk": to_av(task_pk(PROVIDER, task_id)), "sk": to_av(STATE_SK)},
-                ConsistentRead=True,
-            )
-        except Exception as exc:
-            raise aws.aws_error(exc, "ledger GetItem guard") from exc
-        return read_item(answer.get("Item") or {})
+        return self.ledger.get_state(PROVIDER, task_id) or {}
 
 
 # ------------------------------------------------------------------------------------------------------------
