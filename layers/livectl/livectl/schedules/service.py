@@ -8,6 +8,7 @@ Logger and Metrics and passes them in. What each request counts: `Schedule_<stat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,18 +30,9 @@ __all__ = [
 GUARD_METRICS = {"armed": "GuardArmed", "disarmed": "GuardDisarmed"}
 
 
-def handle_schedule_request(
-    raw: str | bytes | Mapping[str, Any],
-    deps: ScheduleDeps,
-    now: datetime,
-    *,
-    message_id: str | None = None,
-    receive_count: int | None = None,
-) -> dict[str, Any]:
-    """Apply one request, the cost guard's included (`livectl.schedules.requests.handle_schedule_request`)."""
-    return requests.handle_schedule_request(
-        raw, deps, now, message_id=message_id, receive_count=receive_count, guard=handle_guard_request
-    )
+# One request, the cost guard's included: `livectl.schedules.requests.handle_schedule_request` with the guard's
+# handler (the guard moves schedules through `requests`, so `requests` cannot import it).
+handle_schedule_request = functools.partial(requests.handle_schedule_request, guard=handle_guard_request)
 
 
 def utc_now() -> datetime:
