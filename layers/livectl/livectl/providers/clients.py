@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from livectl import __version__
+from livectl import __version__, runtime
 from livectl.errors import LivectlError, Throttled, TransientProviderError, provider_error
 from livectl.providers.catalogue import TRTC, VOLCENGINE, Action, region_param, serialize_body
 from livectl.providers.signing import Credentials, sign_tc3, sign_volcengine
@@ -109,6 +109,14 @@ def http_session() -> requests.Session:
         _session = requests.Session()
         _session.headers["User-Agent"] = USER_AGENT
     return _session
+
+
+def _forget_session() -> None:
+    global _session
+    _session = None
+
+
+runtime.on_reset("provider http session", _forget_session)
 
 
 def pooled_session(connections: int) -> requests.Session:
