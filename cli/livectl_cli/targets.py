@@ -133,14 +133,21 @@ def aws_call(what: str, fn: Callable[[], Any]) -> Any:
     except CliError:
         raise
     except LivectlError as exc:
-        raise CliError(f"{what} failed: {exc}") from exc
+        # The layer's adapters already turned the AWS error into one (its message names the call).
+        if "ConnectionError" in (exc.code or ""):
+            raise CliError(f"{what} failed: {UNREACHABLE}") from exc
+        text = str(exc)
+        raise CliError(text if text.startswith(what) else f"{what} failed: {text}") from exc
     except Exception as exc:
         from livectl import aws
 
         code = aws.error_code(exc) or type(exc).__name__
-        if "EndpointConnectionError" in code or "ConnectionError" in code:
-            raise CliError(f"{what} failed: cannot reach AWS endpoint (is `livectl local` running?)") from exc
+        if "ConnectionError" in code:
+            raise CliError(f"{what} failed: {UNREACHABLE}") from exc
         raise CliError(f"{what} failed: {code}") from exc
+
+
+UNREACHABLE = "cannot reach AWS endpoint (is `livectl local` running?)"
 
 
 def bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
