@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from livectl.schedules.service import ScheduleDeps
+from livectl.schedules.service import ScheduleSettings
 from livectl_cli.local.clock import SchedulerClock
 from tests.control.support import FakeContext
 
@@ -73,7 +73,7 @@ class World:
         for key, value in env.items():  # the module reads them at import
             monkeypatch.setenv(key, value)
         self.manager = importlib.import_module("functions.schedule_manager.app")
-        monkeypatch.setattr(self.manager, "DEPS", ScheduleDeps.from_env(env))
+        monkeypatch.setattr(self.manager, "SETTINGS", ScheduleSettings.from_env(env))
         self.now = datetime.now(UTC)
         self.clock = SchedulerClock(
             scheduler, self.sqs, ["model-stops"], queue_url_for_arn=self.url_for, now=lambda: self.now, workers=1

@@ -150,7 +150,7 @@ def put_old(ddb: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def test_items_in_the_old_form_read_as_the_old_code_read_them(ddb: Any) -> None:
-    from livectl_cli.observe_commands import ledger_items
+    from livectl_cli.commands.task import ledger_items
 
     expected = {}
     for fields in OLD_ITEMS:
