@@ -69,6 +69,9 @@ class LocalConfig:
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     # The emulator's round trip per provider, in its admin shape ({"latency_ms", "jitter_ms", "latency": {...}}).
     emulator_latency: dict[str, Any] | None = None
+    # A running emulator (`livectl emulator`) instead of one in this process, which then has none (`emulator` is
+    # None): its callbacks and `emulator_latency` are set through its admin API. Benches: arrival stamps off our GIL.
+    emulator_url: str | None = None
     log: Callable[[str], None] | None = None
 
 
@@ -319,6 +322,10 @@ class LocalStack:
         from livectl_cli.emulator import Emulator
 
         cfg = self.config
+        if cfg.emulator_url:
+            self.emulator_url = cfg.emulator_url.rstrip("/")
+            self._configure_emulator()
+            return
         kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": LOCAL_CALLBACK_KEY}
         if cfg.callback_retry_interval is not None:
             kwargs["callback_retry_interval"] = cfg.callback_retry_interval
@@ -327,6 +334,20 @@ class LocalStack:
         self.emulator = Emulator(cfg.host, cfg.emulator_port, cfg.seed, **kwargs)
         self.emulator.start()
         self.emulator_url = str(getattr(self.emulator, "url", "") or f"http://{cfg.host}:{self.emulator.port}")
+
+    def _configure_emulator(self) -> None:
+        """The running emulator's callbacks go to this stack's webhook (its admin API, docs/emulator.md)."""
+        import json
+        import urllib.request
+
+        cfg = self.config
+        doc: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": LOCAL_CALLBACK_KEY}
+        doc.update(cfg.emulator_latency or {})
+        request = urllib.request.Request(  # noqa: S310 - the emulator the caller started
+            f"{self.emulator_url}/_emulator/config", data=json.dumps(doc).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the emulator the caller started
+            pass
 
     def stop(self) -> None:
         if self.queue_metrics:
