@@ -36,6 +36,9 @@ for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT / "bench"):
 STOPS = int(os.environ.get("BENCH_BURST_STOPS", "1000"))
 TRTC = int(os.environ.get("BENCH_BURST_TRTC", "200"))
 LATENCY = float(os.environ.get("BENCH_BURST_LATENCY", "150"))
+# "process": two moto_server processes (DynamoDB through AWS_ENDPOINT_URL_DYNAMODB; everything else), as the
+# drain bench splits moto; "thread": the stack's own ThreadedMotoServer, as `livectl local` runs it.
+MOTO = os.environ.get("BENCH_BURST_MOTO", "process")
 BAR = "<= 1.15"
 TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
 PLAN: dict[str, tuple[str, int, Any]] = {  # action: (emulator kind, how many, params for a task id)
@@ -85,13 +88,17 @@ def wait_for_stops(emulator: Any, timeout: float) -> dict[str, list[float]]:
 
 
 def run() -> list[dict[str, Any]]:
-    from harness import EmulatorProcess
+    from harness import EmulatorProcess, MotoProcess
 
     from livectl_cli.local.stack import LocalConfig, LocalStack
 
     jitter = LATENCY * 0.2
     emulator = EmulatorProcess(seed=7)
+    moto, dynamodb = (MotoProcess(), MotoProcess()) if MOTO == "process" else (None, None)
+    if dynamodb:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint
     config = LocalConfig(
+        aws_endpoint=moto.endpoint if moto else None,
         moto_port=0,
         emulator_port=0,
         webhook_port=0,
@@ -102,7 +109,7 @@ def run() -> list[dict[str, Any]]:
     try:
         stack = LocalStack(config).start()
     except BaseException:
-        emulator.stop()
+        _stop_all(emulator, moto, dynamodb)
         raise
     # The burst measures stops: the TRTC tasks it seeds start without the 301 / 401 RUNNING callbacks (and so
     # without cost-guard arming) that would otherwise load the webhook and schedule manager meanwhile; nor do
@@ -114,14 +121,21 @@ def run() -> list[dict[str, Any]]:
     # printed to the saved stream.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         try:
-            rows = _measure(stack, emulator, jitter, out)
+            rows = _measure(stack, emulator, (moto, dynamodb), jitter, out)
         finally:
             stack.stop()
-            emulator.stop()
+            _stop_all(emulator, moto, dynamodb)
     return rows
 
 
-def _measure(stack: Any, emulator: Any, jitter: float, out: Any) -> list[dict[str, Any]]:
+def _stop_all(*procs: Any) -> None:
+    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    for proc in procs:
+        if proc is not None:
+            proc.stop()
+
+
+def _measure(stack: Any, emulator: Any, motos: tuple[Any, Any], jitter: float, out: Any) -> list[dict[str, Any]]:
     from field import cpu_seconds
     from harness import load_average
 
@@ -135,18 +149,24 @@ def _measure(stack: Any, emulator: Any, jitter: float, out: Any) -> list[dict[st
     took = time.monotonic() - began
     print(f"    burst: {scheduled} schedules created through the schedule manager in {took:.1f} s", file=out)
     offset = due - datetime.now(UTC)
-    cpu0, emulator_cpu0, wall0 = cpu_seconds(), cpu_seconds(emulator.pid), time.monotonic()
+    moto, dynamodb = motos
+    pids = {"stack": None, "emulator": emulator.pid}
+    if moto and dynamodb:
+        pids.update({"moto (SQS, Scheduler, ...)": moto.pid, "moto (DynamoDB)": dynamodb.pid})
+    cpu0, wall0 = {k: cpu_seconds(p) for k, p in pids.items()}, time.monotonic()
     stack.clock.now = lambda: datetime.now(UTC) + offset  # the clock reaches T: everything is due at once
     ideal = max(n / ACTIONS[a].qps for a, (_, n, _) in PLAN.items())
     stops = wait_for_stops(emulator, timeout=120 + 4 * ideal)
     fires = timed_fires(stack.clock)
     wall = time.monotonic() - wall0
-    cpu, emulator_cpu = (cpu_seconds() - cpu0) / wall, (cpu_seconds(emulator.pid) - emulator_cpu0) / wall
+    used = {k: (cpu_seconds(p) - cpu0[k]) / wall for k, p in pids.items()}
+    cpu = used["stack"]
     first_fire, last_fire = (fires[0][0], fires[-1][0]) if fires else (0.0, 0.0)
     print(
         f"    provider {LATENCY:g} ±{jitter:g} ms; the clock fired {len(fires)} in {last_fire - first_fire:.1f} s "
-        f"({len(fires) / max(last_fire - first_fire, 1e-9):.0f}/s); the stack's process (moto included) used "
-        f"{cpu:.2f} CPU-s per s, the emulator's {emulator_cpu:.2f}; load average {load_average()}",
+        f"({len(fires) / max(last_fire - first_fire, 1e-9):.0f}/s); CPU-s per s: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in used.items())
+        + f" (moto {'in two processes of its own' if moto else 'inside the stack'}); load average {load_average()}",
         file=out,
     )
     for action, (_, count, _) in PLAN.items():

@@ -72,6 +72,9 @@ class LocalConfig:
     # A running emulator (`livectl emulator`) instead of one in this process, which then has none (`emulator` is
     # None): its callbacks and `emulator_latency` are set through its admin API. Benches: arrival stamps off our GIL.
     emulator_url: str | None = None
+    # Likewise a running moto server (e.g. bench/moto_server_bench.py) instead of a ThreadedMotoServer here: reset
+    # on start and stop. A bench uses it to take moto's CPU off the stack's GIL.
+    aws_endpoint: str | None = None
     log: Callable[[str], None] | None = None
 
 
@@ -228,11 +231,14 @@ class LocalStack:
         from livectl.providers import credentials
         from livectl_cli.local import moto_fixes
 
-        moto_fixes.install()  # the ledger's transactions from concurrent batches
-        self.moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.aws_endpoint = f"http://{host}:{port}"
+        if self.config.aws_endpoint:
+            self.aws_endpoint = self.config.aws_endpoint.rstrip("/")
+        else:
+            moto_fixes.install()  # the ledger's transactions from concurrent batches; deep queues
+            self.moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+            self.moto.start()
+            host, port = self.moto.get_host_and_port()
+            self.aws_endpoint = f"http://{host}:{port}"
         self._reset_moto()  # moto's backends are process-wide: start from nothing
         self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
         self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
@@ -369,8 +375,9 @@ class LocalStack:
                 print(f"webhook stop: {exc}", file=sys.stderr)
         if self.emulator:
             self.emulator.stop()
-        if self.moto:
+        if self.moto or (self.config.aws_endpoint and self.aws_endpoint):
             self._reset_moto()
+        if self.moto:
             self.moto.stop()
         self._restore_env()
         self._quiet.close()
