@@ -298,3 +298,49 @@ def test_only_the_refused_entries_of_a_batch_are_retried(scheduler_and_queue) ->
     clock.settle()
     left = sorted(s["Name"] for s in scheduler.list_schedules(GroupName="g")["Schedules"])
     assert left == failed  # delivered ones deleted; refused ones kept for their next attempt
+
+
+def test_a_lambda_target_is_invoked_once_and_an_unparsable_input_is_dead_lettered(scheduler_and_queue) -> None:
+    """The Lambda branch: a JSON Input reaches the local handler as its event, once; an Input that is not JSON
+    cannot be an event: it is dead-lettered (policy spent) instead of failing every tick."""
+    import threading
+    from types import SimpleNamespace
+
+    from livectl_cli.local.clock import SchedulerClock
+
+    scheduler, sqs, dlq_url, dlq_arn, _ = scheduler_and_queue
+    function_arn = "arn:aws:lambda:ap-southeast-1:123456789012:function:f"
+    events: list[object] = []
+    invoked = threading.Event()
+    function = SimpleNamespace(
+        spec=SimpleNamespace(logical_id="F"), invoke=lambda event, source: (events.append(event), invoked.set())
+    )
+    for name, text in (("good", '{"n": "<aws.scheduler.attempt-number>"}'), ("bad", "not json")):
+        scheduler.create_schedule(
+            Name=name,
+            GroupName="g",
+            ScheduleExpression="at(2029-01-01T00:00:00)",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={
+                "Arn": function_arn,
+                "RoleArn": "arn:aws:iam::123456789012:role/r",
+                "Input": text,
+                "DeadLetterConfig": {"Arn": dlq_arn},
+                "RetryPolicy": {"MaximumRetryAttempts": 0},
+            },
+            ActionAfterCompletion="DELETE",
+        )
+    clock = SchedulerClock(
+        scheduler,
+        sqs,
+        ["g"],
+        queue_url_for_arn={dlq_arn: dlq_url}.get,
+        functions_by_arn={function_arn: function},  # type: ignore[dict-item]
+        now=lambda: datetime(2029, 1, 1, tzinfo=UTC),
+    )
+    assert clock.tick() == 2
+    assert invoked.wait(10) and events == [{"n": "1"}]
+    clock.settle()
+    assert clock.tick() == 0
+    (message,) = _drain(sqs, dlq_url)
+    assert message["Body"] == "not json" and "not JSON" in message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"]

@@ -244,20 +244,25 @@ class SchedulerClock:
                 else:
                     by_queue.setdefault(url, []).append(firing)
             elif arn.startswith("arn:aws:lambda:") and arn in self.functions_by_arn:
-                function = self.functions_by_arn[arn]
-                threading.Thread(
-                    target=function.invoke,
-                    args=(json.loads(firing.body), "scheduler"),
-                    name="scheduler-invoke",
-                    daemon=True,
-                ).start()
-                self._delivered(firing, f"lambda {function.spec.logical_id}")
+                self._invoke(firing, self.functions_by_arn[arn])
             elif arn.startswith("arn:aws:lambda:"):
                 self._failed(firing, f"LookupError: no local function for {arn}")
             else:
                 self._failed(firing, f"LookupError: target {arn} is not supported locally")
         batches = [(url, batch) for url, firings in by_queue.items() for batch in batches_of(firings)]
         self._map(lambda job: self._send_batch(*job), batches)
+
+    def _invoke(self, firing: _Firing, function: LocalFunction) -> None:
+        """Scheduler invokes a Lambda target asynchronously: the handler runs on a thread of its own."""
+        try:
+            event = json.loads(firing.body)
+        except ValueError as exc:
+            self._failed(firing, f"{type(exc).__name__}: Input is not JSON: {exc}")
+            return
+        threading.Thread(
+            target=function.invoke, args=(event, "scheduler"), name="scheduler-invoke", daemon=True
+        ).start()
+        self._delivered(firing, f"lambda {function.spec.logical_id}")
 
     def _send_batch(self, url: str, batch: list[_Firing]) -> None:
         entries = []
