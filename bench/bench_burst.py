@@ -1,18 +1,20 @@
 """Burst: auto-stops all due at the same moment, through `livectl local` (BRIEF §5; issue 12).
 
-The local stack as `livectl local` runs it (`LocalStack`: ThreadedMotoServer, the emulator, the real handlers
-behind the template's event sources, the scheduler clock), the emulator answering after BENCH_BURST_LATENCY ms
-(default 150, ±20 % jitter). Then:
+The local stack as `livectl local` runs it (`LocalStack`: ThreadedMotoServer, the real handlers behind the
+template's event sources, the scheduler clock), with the provider emulator in a process of its own (`livectl
+emulator`, driven through its admin API, `LocalConfig.emulator_url`: in the stack's process its arrival stamps
+waited for the stack's GIL), answering after BENCH_BURST_LATENCY ms (default 150, ±20 % jitter). Then:
 1. one schedule request per task through the schedule manager function (invoked as Lambda would, directly, from 4
    threads): BENCH_BURST_STOPS StopPullRecordTask auto-stops (default 1,000) and BENCH_BURST_TRTC (default 200)
    for each TRTC action, all `at` the same second T, ten minutes ahead;
 2. the stack's scheduler clock is moved to T (its `now` gains the offset; nothing else changes), so every
-   schedule is due at once; the clock fires them into the action queues as it does in `livectl local`;
+   schedule is due at once; the clock fires them into the action queues as it does in `livectl local` (together:
+   SendMessageBatch by queue, the deletes after completion in the background);
 3. per action: time from that action's first fire to its last successful provider stop (the emulator's request
-   log), against N / QPS, bar <= 1.15. The clock's own firing span (first to last fire) is printed beside it:
-   the local clock fires one schedule at a time (list, get, send, delete against moto), which EventBridge
-   Scheduler does not, so when it is longer than N / QPS the harness, not livectl, set the figure.
-CPU of this process (the whole stack, moto included) per wall second is printed too: 2 CPUs on this machine.
+   log), against N / QPS, bar <= 1.15. The clock's firing span (first to last fire) and rate are printed beside
+   it: when the span is a large part of N / QPS, the harness's clock, not livectl, set the figure.
+CPU per wall second of the stack's process (moto included) and of the emulator's, and the load average, are
+printed too: 2 CPUs on this machine.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,9 @@ for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT / "bench"):
 STOPS = int(os.environ.get("BENCH_BURST_STOPS", "1000"))
 TRTC = int(os.environ.get("BENCH_BURST_TRTC", "200"))
 LATENCY = float(os.environ.get("BENCH_BURST_LATENCY", "150"))
+# "process": two moto_server processes (DynamoDB through AWS_ENDPOINT_URL_DYNAMODB; everything else), as the
+# drain bench splits moto; "thread": the stack's own ThreadedMotoServer, as `livectl local` runs it.
+MOTO = os.environ.get("BENCH_BURST_MOTO", "process")
 BAR = "<= 1.15"
 TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
 PLAN: dict[str, tuple[str, int, Any]] = {  # action: (emulator kind, how many, params for a task id)
@@ -44,15 +48,16 @@ PLAN: dict[str, tuple[str, int, Any]] = {  # action: (emulator kind, how many, p
 }
 
 
-def schedule_all(stack: Any, due: datetime) -> int:
+def schedule_all(stack: Any, emulator: Any, due: datetime) -> int:
     """One `at` request per task through the schedule manager; returns how many were scheduled."""
     manager = stack.functions["ScheduleManagerFunction"]
-    requests = []
+    requests, specs = [], []
     for action, (kind, count, params) in PLAN.items():
         for i in range(count):
             task_id = f"burst-{action}-{i}"
-            stack.emulator.add_task(kind, task_id)
+            specs.append({"kind": kind, "task_id": task_id})
             requests.append({"action": action, "params": params(task_id), "at": due.isoformat()})
+    emulator.add_tasks(specs)
 
     def one(request: dict[str, Any]) -> bool:
         result = manager.invoke(request, "bench").result
@@ -64,27 +69,17 @@ def schedule_all(stack: Any, due: datetime) -> int:
 
 
 def timed_fires(clock: Any) -> list[tuple[float, str]]:
-    """Wrap the clock's `fire` to note each fire's wall time and target queue (a measurement hook only)."""
-    fires: list[tuple[float, str]] = []
-    lock = threading.Lock()
-    fire = clock.fire
-
-    def noted(schedule: Any, when: Any) -> None:
-        with lock:
-            fires.append((time.time(), str(schedule["Target"]["Arn"])))
-        fire(schedule, when)
-
-    clock.fire = noted
-    return fires
+    """Each delivered fire's wall time and target, from the clock's own log of attempts."""
+    return sorted((f["wall"], f["target"]) for f in list(clock.fired) if f["error"] is None)
 
 
-def wait_for_stops(stack: Any, timeout: float) -> dict[str, list[float]]:
+def wait_for_stops(emulator: Any, timeout: float) -> dict[str, list[float]]:
     """Until every task of the plan is stopped in the emulator (or the time runs out): success times per action."""
     end = time.monotonic() + timeout
     wanted = {a: n for a, (_, n, _) in PLAN.items()}
     while True:
         done: dict[str, list[float]] = {a: [] for a in PLAN}
-        for call in stack.emulator.calls():
+        for call in emulator.calls():
             if call["action"] in done and call["error_code"] is None:
                 done[call["action"]].append(call["time"])
         if all(len(done[a]) >= wanted[a] for a in PLAN) or time.monotonic() > end:
@@ -93,57 +88,85 @@ def wait_for_stops(stack: Any, timeout: float) -> dict[str, list[float]]:
 
 
 def run() -> list[dict[str, Any]]:
+    from harness import EmulatorProcess, MotoProcess
+
     from livectl_cli.local.stack import LocalConfig, LocalStack
 
     jitter = LATENCY * 0.2
+    emulator = EmulatorProcess(seed=7)
+    moto, dynamodb = (MotoProcess(), MotoProcess()) if MOTO == "process" else (None, None)
+    if dynamodb:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint
     config = LocalConfig(
+        aws_endpoint=moto.endpoint if moto else None,
         moto_port=0,
         emulator_port=0,
         webhook_port=0,
         failed_visibility=1,
+        emulator_url=emulator.url,
         emulator_latency={"latency_ms": LATENCY, "jitter_ms": jitter},
     )
-    stack = LocalStack(config).start()
+    try:
+        stack = LocalStack(config).start()
+    except BaseException:
+        _stop_all(emulator, moto, dynamodb)
+        raise
     # The burst measures stops: the TRTC tasks it seeds start without the 301 / 401 RUNNING callbacks (and so
-    # without cost-guard arming) that would otherwise load the webhook and schedule manager meanwhile.
-    stack.emulator.configure(start_callbacks=False)
+    # without cost-guard arming) that would otherwise load the webhook and schedule manager meanwhile; nor do
+    # the stops call back.
+    emulator.configure(start_callbacks=False, callback_url=None)
     rows: list[dict[str, Any]] = []
     out = sys.stdout
     # The handlers' EMF flushes (every 100 metrics) and logs would bury the figures: stdout to /dev/null, figures
     # printed to the saved stream.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         try:
-            rows = _measure(stack, jitter, out)
+            rows = _measure(stack, emulator, (moto, dynamodb), jitter, out)
         finally:
             stack.stop()
+            _stop_all(emulator, moto, dynamodb)
     return rows
 
 
-def _measure(stack: Any, jitter: float, out: Any) -> list[dict[str, Any]]:
+def _stop_all(*procs: Any) -> None:
+    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    for proc in procs:
+        if proc is not None:
+            proc.stop()
+
+
+def _measure(stack: Any, emulator: Any, motos: tuple[Any, Any], jitter: float, out: Any) -> list[dict[str, Any]]:
     from field import cpu_seconds
+    from harness import load_average
 
     from livectl.providers.catalogue import ACTIONS
 
     rows: list[dict[str, Any]] = []
     assert stack.clock is not None
-    stack.emulator.configure(callback_url=None)  # callbacks are not what this measures
     due = (datetime.now(UTC) + timedelta(minutes=10)).replace(microsecond=0)
     began = time.monotonic()
-    scheduled = schedule_all(stack, due)
+    scheduled = schedule_all(stack, emulator, due)
     took = time.monotonic() - began
     print(f"    burst: {scheduled} schedules created through the schedule manager in {took:.1f} s", file=out)
-    fires = timed_fires(stack.clock)
     offset = due - datetime.now(UTC)
-    cpu0, wall0 = cpu_seconds(), time.monotonic()
+    moto, dynamodb = motos
+    pids = {"stack": None, "emulator": emulator.pid}
+    if moto and dynamodb:
+        pids.update({"moto (SQS, Scheduler, ...)": moto.pid, "moto (DynamoDB)": dynamodb.pid})
+    cpu0, wall0 = {k: cpu_seconds(p) for k, p in pids.items()}, time.monotonic()
     stack.clock.now = lambda: datetime.now(UTC) + offset  # the clock reaches T: everything is due at once
     ideal = max(n / ACTIONS[a].qps for a, (_, n, _) in PLAN.items())
-    stops = wait_for_stops(stack, timeout=120 + 4 * ideal)
-    cpu = (cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+    stops = wait_for_stops(emulator, timeout=120 + 4 * ideal)
+    fires = timed_fires(stack.clock)
+    wall = time.monotonic() - wall0
+    used = {k: (cpu_seconds(p) - cpu0[k]) / wall for k, p in pids.items()}
+    cpu = used["stack"]
     first_fire, last_fire = (fires[0][0], fires[-1][0]) if fires else (0.0, 0.0)
     print(
         f"    provider {LATENCY:g} ±{jitter:g} ms; the clock fired {len(fires)} in {last_fire - first_fire:.1f} s "
-        f"({len(fires) / max(last_fire - first_fire, 1e-9):.0f}/s); this process (the whole stack) used "
-        f"{cpu:.2f} CPU-s per s",
+        f"({len(fires) / max(last_fire - first_fire, 1e-9):.0f}/s); CPU-s per s: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in used.items())
+        + f" (moto {'in two processes of its own' if moto else 'inside the stack'}); load average {load_average()}",
         file=out,
     )
     for action, (_, count, _) in PLAN.items():
@@ -164,7 +187,7 @@ def _measure(stack: Any, jitter: float, out: Any) -> list[dict[str, Any]]:
                 "name": f"burst {action} x{count} @{LATENCY:g} ms: first fire to last stop / (N/QPS)",
                 "ours": elapsed,
                 "theirs": ideal_s,
-                "unit": f"s ({len(times)}/{count} stopped; clock fired over {fired_span:.0f} s)",
+                "unit": f"s ({len(times)}/{count} stopped; fired over {fired_span:.1f} s; stack {cpu:.2f} CPU-s/s)",
                 "ratio": elapsed / ideal_s,
                 "bar": BAR,
             }

@@ -69,6 +69,12 @@ class LocalConfig:
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     # The emulator's round trip per provider, in its admin shape ({"latency_ms", "jitter_ms", "latency": {...}}).
     emulator_latency: dict[str, Any] | None = None
+    # A running emulator (`livectl emulator`) instead of one in this process, which then has none (`emulator` is
+    # None): its callbacks and `emulator_latency` are set through its admin API. Benches: arrival stamps off our GIL.
+    emulator_url: str | None = None
+    # Likewise a running moto server (e.g. bench/moto_server_bench.py) instead of a ThreadedMotoServer here: reset
+    # on start and stop. A bench uses it to take moto's CPU off the stack's GIL.
+    aws_endpoint: str | None = None
     log: Callable[[str], None] | None = None
 
 
@@ -224,11 +230,14 @@ class LocalStack:
         from livectl import runtime
         from livectl_cli.local import moto_fixes
 
-        moto_fixes.install()  # the ledger's transactions from concurrent batches
-        self.moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.aws_endpoint = f"http://{host}:{port}"
+        if self.config.aws_endpoint:
+            self.aws_endpoint = self.config.aws_endpoint.rstrip("/")
+        else:
+            moto_fixes.install()  # the ledger's transactions from concurrent batches; deep queues
+            self.moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+            self.moto.start()
+            host, port = self.moto.get_host_and_port()
+            self.aws_endpoint = f"http://{host}:{port}"
         self._reset_moto()  # moto's backends are process-wide: start from nothing
         self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
         self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
@@ -317,6 +326,10 @@ class LocalStack:
         from livectl_cli.emulator import Emulator
 
         cfg = self.config
+        if cfg.emulator_url:
+            self.emulator_url = cfg.emulator_url.rstrip("/")
+            self._configure_emulator()
+            return
         kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": LOCAL_CALLBACK_KEY}
         if cfg.callback_retry_interval is not None:
             kwargs["callback_retry_interval"] = cfg.callback_retry_interval
@@ -325,6 +338,20 @@ class LocalStack:
         self.emulator = Emulator(cfg.host, cfg.emulator_port, cfg.seed, **kwargs)
         self.emulator.start()
         self.emulator_url = str(getattr(self.emulator, "url", "") or f"http://{cfg.host}:{self.emulator.port}")
+
+    def _configure_emulator(self) -> None:
+        """The running emulator's callbacks go to this stack's webhook (its admin API, docs/emulator.md)."""
+        import json
+        import urllib.request
+
+        cfg = self.config
+        doc: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": LOCAL_CALLBACK_KEY}
+        doc.update(cfg.emulator_latency or {})
+        request = urllib.request.Request(  # noqa: S310 - the emulator the caller started
+            f"{self.emulator_url}/_emulator/config", data=json.dumps(doc).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the emulator the caller started
+            pass
 
     def stop(self) -> None:
         if self.queue_metrics:
@@ -346,8 +373,9 @@ class LocalStack:
                 print(f"webhook stop: {exc}", file=sys.stderr)
         if self.emulator:
             self.emulator.stop()
-        if self.moto:
+        if self.moto or (self.config.aws_endpoint and self.aws_endpoint):
             self._reset_moto()
+        if self.moto:
             self.moto.stop()
         self._restore_env()
         self._quiet.close()
