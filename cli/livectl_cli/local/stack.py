@@ -15,10 +15,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
@@ -26,6 +23,7 @@ from livectl_cli.http_adapter import HttpAdapter
 from livectl_cli.local import resources
 from livectl_cli.local.cfn import Template
 from livectl_cli.local.clock import SchedulerClock
+from livectl_cli.local.config import LocalConfig, find_template
 from livectl_cli.local.functions import FunctionSpec, LocalFunction, discover, http_entry, import_handler
 from livectl_cli.local.handler_output import without_metric_documents
 from livectl_cli.local.metrics import TAP, CloudWatchForwarder, QueueMetricsPublisher
@@ -36,46 +34,6 @@ REGION = "ap-southeast-1"
 
 # What a local process needs in its environment to talk to the local stack (printed by `livectl local`).
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-def find_template(start: Path | None = None) -> Path:
-    """template.yaml in the current folder or a parent (the repository root)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "template.yaml"
-        if candidate.is_file():
-            return candidate
-    # Installed in develop mode from the repository: cli/livectl_cli/local/stack.py → repo root.
-    candidate = Path(__file__).resolve().parents[3] / "template.yaml"
-    return candidate
-
-
-@dataclass
-class LocalConfig:
-    template: Path | None = None
-    host: str = "127.0.0.1"
-    moto_port: int = 0
-    emulator_port: int = 8900
-    webhook_port: int = 3000
-    seed: int = 7
-    poll_interval: float = 0.2
-    clock_interval: float = 0.5
-    # Seconds a failed record stays invisible before its next delivery. None = the queue's VisibilityTimeout
-    # (what Lambda does); the demo and tests shorten it so redrive happens in seconds, not minutes.
-    failed_visibility: int | None = None
-    callback_retry_interval: float | None = None  # the emulator's TRTC callback retry interval (None = its default)
-    quiet_handlers: bool = True  # handler JSON logs at ERROR and EMF documents not printed (still put to CloudWatch)
-    queue_metrics_interval: float = 5.0  # how often the AWS/SQS metrics (depth, in flight, oldest age) are put
-    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
-    # The emulator's round trip per provider, in its admin shape ({"latency_ms", "jitter_ms", "latency": {...}}).
-    emulator_latency: dict[str, Any] | None = None
-    # A running emulator (`livectl emulator`) instead of one in this process, which then has none (`emulator` is
-    # None): its callbacks and `emulator_latency` are set through its admin API. Benches: arrival stamps off our GIL.
-    emulator_url: str | None = None
-    # Likewise a running moto server (e.g. bench/moto_server_bench.py) instead of a ThreadedMotoServer here: reset
-    # on start and stop. A bench uses it to take moto's CPU off the stack's GIL.
-    aws_endpoint: str | None = None
-    log: Callable[[str], None] | None = None
 
 
 class LocalStack:
