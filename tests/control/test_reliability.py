@@ -172,8 +172,11 @@ def drain_trtc(stack: Any, emu: Any, n: int, containers: int, limiter_concurrenc
     queue, _ = stack.action_queue("DeleteCloudRecordingQueue")
     poller = Poller(stack, queue, "DeleteCloudRecording")
     poller.send([{"action": "DeleteCloudRecording", "params": {**TRTC_PARAMS, "TaskId": f"q-{i}"}} for i in range(n)])
-    settings = dataclasses.replace(stack.settings, max_concurrency=limiter_concurrency)
-    # one Container per simulated Lambda container: each has its own token bucket
+    # window_margin 0.1: the emulator stamps an arrival when its thread, in this same process, next runs; on a
+    # loaded CI machine that lags the grant by more than the shipped 20 ms. The split (floor(QPS / C) per
+    # container) is what this checks; the margin's worth in the field is the bench's question (BENCHMARKS.md).
+    settings = dataclasses.replace(stack.settings, max_concurrency=limiter_concurrency, window_margin=0.1)
+    # one Container per simulated Lambda container: each has its own limiter
     poller.drain([control.Container(settings) for _ in range(containers)])
     return emu.calls("DeleteCloudRecording")
 
