@@ -1,6 +1,6 @@
 """Burst: auto-stops all due at the same moment, through `livectl local` (BRIEF §5; issue 12).
 
-The local stack as `livectl local` runs it (`LocalStack`: ThreadedMotoServer, the real handlers behind the
+The local stack as `livectl local` runs it (`LocalStack`: moto in two processes of its own, the real handlers behind the
 template's event sources, the scheduler clock), with the provider emulator in a process of its own (`livectl
 emulator`, driven through its admin API, `LocalConfig.emulator_url`: in the stack's process its arrival stamps
 waited for the stack's GIL), answering after BENCH_BURST_LATENCY ms (default 150, ±20 % jitter). Then:
@@ -36,8 +36,8 @@ for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT / "bench"):
 STOPS = int(os.environ.get("BENCH_BURST_STOPS", "1000"))
 TRTC = int(os.environ.get("BENCH_BURST_TRTC", "200"))
 LATENCY = float(os.environ.get("BENCH_BURST_LATENCY", "150"))
-# "process": two moto_server processes (DynamoDB through AWS_ENDPOINT_URL_DYNAMODB; everything else), as the
-# drain bench splits moto; "thread": the stack's own ThreadedMotoServer, as `livectl local` runs it.
+# "process": moto in two processes of its own (DynamoDB through AWS_ENDPOINT_URL_DYNAMODB; everything else), as
+# `livectl local` runs it (`LocalConfig.moto_processes`); "thread": one ThreadedMotoServer inside the stack.
 MOTO = os.environ.get("BENCH_BURST_MOTO", "process")
 BAR = "<= 1.15"
 TRTC_PARAMS = {"SdkAppId": 1400000001, "Region": "ap-guangzhou"}
@@ -88,17 +88,14 @@ def wait_for_stops(emulator: Any, timeout: float) -> dict[str, list[float]]:
 
 
 def run() -> list[dict[str, Any]]:
-    from harness import EmulatorProcess, MotoProcess
+    from harness import EmulatorProcess
 
     from livectl_cli.local.stack import LocalConfig, LocalStack
 
     jitter = LATENCY * 0.2
     emulator = EmulatorProcess(seed=7)
-    moto, dynamodb = (MotoProcess(), MotoProcess()) if MOTO == "process" else (None, None)
-    if dynamodb:
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint
     config = LocalConfig(
-        aws_endpoint=moto.endpoint if moto else None,
+        moto_processes=MOTO == "process",
         moto_port=0,
         emulator_port=0,
         webhook_port=0,
@@ -109,7 +106,7 @@ def run() -> list[dict[str, Any]]:
     try:
         stack = LocalStack(config).start()
     except BaseException:
-        _stop_all(emulator, moto, dynamodb)
+        emulator.stop()
         raise
     # The burst measures stops: the TRTC tasks it seeds start without the 301 / 401 RUNNING callbacks (and so
     # without cost-guard arming) that would otherwise load the webhook and schedule manager meanwhile; nor do
@@ -121,21 +118,14 @@ def run() -> list[dict[str, Any]]:
     # printed to the saved stream.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         try:
-            rows = _measure(stack, emulator, (moto, dynamodb), jitter, out)
+            rows = _measure(stack, emulator, jitter, out)
         finally:
             stack.stop()
-            _stop_all(emulator, moto, dynamodb)
+            emulator.stop()
     return rows
 
 
-def _stop_all(*procs: Any) -> None:
-    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
-    for proc in procs:
-        if proc is not None:
-            proc.stop()
-
-
-def _measure(stack: Any, emulator: Any, motos: tuple[Any, Any], jitter: float, out: Any) -> list[dict[str, Any]]:
+def _measure(stack: Any, emulator: Any, jitter: float, out: Any) -> list[dict[str, Any]]:
     from field import cpu_seconds
     from harness import load_average
 
@@ -149,24 +139,40 @@ def _measure(stack: Any, emulator: Any, motos: tuple[Any, Any], jitter: float, o
     took = time.monotonic() - began
     print(f"    burst: {scheduled} schedules created through the schedule manager in {took:.1f} s", file=out)
     offset = due - datetime.now(UTC)
-    moto, dynamodb = motos
     pids = {"stack": None, "emulator": emulator.pid}
-    if moto and dynamodb:
-        pids.update({"moto (SQS, Scheduler, ...)": moto.pid, "moto (DynamoDB)": dynamodb.pid})
+    for name, process in zip(("moto (SQS, Scheduler, ...)", "moto (DynamoDB)"), stack.moto_processes, strict=False):
+        pids[name] = process.pid
     cpu0, wall0 = {k: cpu_seconds(p) for k, p in pids.items()}, time.monotonic()
+    profile = None
+    if os.environ.get("BENCH_PROFILE"):
+        from profile_cpu import Profile
+
+        profile = Profile({k: p or os.getpid() for k, p in pids.items()}).start()
     stack.clock.now = lambda: datetime.now(UTC) + offset  # the clock reaches T: everything is due at once
     ideal = max(n / ACTIONS[a].qps for a, (_, n, _) in PLAN.items())
     stops = wait_for_stops(emulator, timeout=120 + 4 * ideal)
     fires = timed_fires(stack.clock)
     wall = time.monotonic() - wall0
     used = {k: (cpu_seconds(p) - cpu0[k]) / wall for k, p in pids.items()}
+    if profile is not None:
+        for line in profile.report():
+            print(f"    {line}", file=out)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    spent = sum(used.values()) * wall
+    per_command = spent * 1000 / max(1, len(fires))
+    print(
+        f"    harness floor: the burst's processes used {spent:.1f} CPU-s ({per_command:.0f} CPU ms per command, moto "
+        f"and the emulator included); on {cpus} CPUs that alone takes >= {spent / cpus:.1f} s",
+        file=out,
+    )
     cpu = used["stack"]
     first_fire, last_fire = (fires[0][0], fires[-1][0]) if fires else (0.0, 0.0)
     print(
         f"    provider {LATENCY:g} ±{jitter:g} ms; the clock fired {len(fires)} in {last_fire - first_fire:.1f} s "
         f"({len(fires) / max(last_fire - first_fire, 1e-9):.0f}/s); CPU-s per s: "
         + ", ".join(f"{k} {v:.2f}" for k, v in used.items())
-        + f" (moto {'in two processes of its own' if moto else 'inside the stack'}); load average {load_average()}",
+        + f" (moto {'in two processes of its own' if stack.moto_processes else 'inside the stack'}); "
+        f"load average {load_average()}",
         file=out,
     )
     for action, (_, count, _) in PLAN.items():

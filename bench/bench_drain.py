@@ -4,7 +4,7 @@ answering after 0, 150 and 400 ms (jittered ±20 %), through the real machinery 
 The machinery, wired from template.yaml by the local stack's own pieces (no second copy of the wiring):
 - moto on 127.0.0.1 holding the template's queues (with redrive), ledger and idempotency tables, bus and the
   provider secrets (`livectl_cli.local.resources`): three moto_server processes, started through
-  `moto_server_bench.py` (one moto hot spot mended): SQS, EventBridge and Secrets Manager; the ledger table
+  `livectl_cli.local.moto_server` (moto hot spots mended): SQS, EventBridge and Secrets Manager; the ledger table
   (`AWS_ENDPOINT_URL_DYNAMODB`); the idempotency table (`harness.TableRouter` sends its requests there);
   BENCH_DRAIN_MOTO=thread puts one `ThreadedMotoServer` in this process instead;
 - the provider emulator in a process of its own (`livectl emulator`, `harness.EmulatorProcess`), as the
@@ -64,6 +64,8 @@ MODE = os.environ.get("BENCH_DRAIN_MODE", "sequential")
 MARGIN = os.environ.get("BENCH_DRAIN_MARGIN")
 # Likewise the limiter's pacing (Settings.rate_pacing, env RATE_PACING; "0" = a window's grants at once).
 PACING = os.environ.get("BENCH_DRAIN_PACING")
+# BENCH_PROFILE: "1" (every lane) or action names: py-spy's profile of each process while the lane runs.
+PROFILE = os.environ.get("BENCH_PROFILE", "")
 MOTO = os.environ.get("BENCH_DRAIN_MOTO", "process")  # "process" (moto_server) or "thread" (ThreadedMotoServer)
 EMULATOR = os.environ.get("BENCH_DRAIN_EMULATOR", "process")  # "process" (livectl emulator) or "thread"
 # The processes beside this one whose CPU each lane reports, in `Bench.drain`'s order.
@@ -357,6 +359,12 @@ class Bench:
             pids.append(self.emulator.pid)
         cpu_before = [cpu_seconds(pid) for pid in [*pids, None]]
         calls_before = self.counter.snapshot()
+        profile = None
+        if PROFILE and (PROFILE == "1" or set(actions) & set(PROFILE.split(","))):
+            from profile_cpu import Profile
+
+            named = dict(zip([*HARNESS_NAMES, "containers"], [*pids, os.getpid()], strict=True))
+            profile = Profile({k: v for k, v in named.items() if v is not None}).start()
         began = time.monotonic()
         with quiet():  # Powertools JSON logs and EMF are still formatted and written, to /dev/null
             for lane in lanes:
@@ -365,6 +373,10 @@ class Bench:
         wall = time.monotonic() - began
         cpu = [(cpu_seconds(pid) - b) / wall for pid, b in zip([*pids, None], cpu_before, strict=True)]
         aws_calls = since(calls_before, self.counter.snapshot())
+        if profile is not None:
+            print(f"    {latency_ms:>4g} ms {', '.join(actions)}:", flush=True)
+            for line in profile.report():
+                print(f"{'':>12}{line}", flush=True)
         out = []
         for lane in lanes:
             figures = self.measure(lane)

@@ -91,7 +91,14 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
         stack.emulator.add_task(kind, task_id)
     commands = workdir / f"{action}.jsonl"
     commands.write_text("".join(json.dumps({"action": action, "params": params(t)}) + "\n" for t in task_ids))
+    others = {"moto " + ("AWS" if i == 0 else "DynamoDB"): m.pid for i, m in enumerate(stack.moto_processes)}
     cpu0, wall0 = cpu_seconds(), time.monotonic()
+    others0 = {name: cpu_seconds(pid) for name, pid in others.items()}
+    profile = None
+    if os.environ.get("BENCH_PROFILE"):
+        from profile_cpu import Profile
+
+        profile = Profile({"stack": os.getpid(), **others}).start()
     sent_in = send_file(state_file, commands)
     deadline = time.monotonic() + 120 + 4 * n / qps
     while True:
@@ -101,6 +108,11 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
         time.sleep(0.5)
     wall = time.monotonic() - wall0
     cpu = (cpu_seconds() - cpu0) / wall
+    beside = {name: (cpu_seconds(pid) - others0[name]) / wall for name, pid in others.items()}
+    if profile is not None:
+        for line in profile.report():
+            print(f"{'':>8}{line}", file=out, flush=True)
+    harness = "".join(f", {name} {value:.2f}" for name, value in beside.items())
     span = ok[-1] - ok[0] if len(ok) > 1 else float("inf")
     rate = (len(ok) - 1) / span if len(ok) >= n else 0.0  # an unfinished drain fails the bar
     cpu_ms = cpu * wall * 1000 / max(1, len(ok))
@@ -109,8 +121,8 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
     print(
         f"    {action:<22} QPS {qps}: {len(ok)}/{n} stopped, first to last {span:.1f} s = {rate:.2f}/s; "
         f"provider calls {calls}, throttled {throttled}, peak {max_in_any_second(ok) if ok else 0}/s; "
-        f"`livectl send --file` took {sent_in:.1f} s; the stack's process {cpu:.2f} CPU-s per s = {cpu_ms:.1f} "
-        f"CPU ms/command, ceiling at 1 CPU-s per s {ceiling:.0f}/s; load average {load}",
+        f"`livectl send --file` took {sent_in:.1f} s; CPU-s per s: the stack's process {cpu:.2f} = {cpu_ms:.1f} "
+        f"CPU ms/command (ceiling at 1 CPU-s per s {ceiling:.0f}/s){harness}; load average {load}",
         file=out,
         flush=True,
     )
@@ -120,7 +132,7 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
             "name": f"{name}: rate / QPS",
             "ours": rate,
             "theirs": float(qps),
-            "unit": f"cmd/s (stack {cpu:.2f} CPU-s/s, ceiling {ceiling:.0f}/s, load {load})",
+            "unit": f"cmd/s (stack {cpu:.2f} CPU-s/s, ceiling {ceiling:.0f}/s{harness}, load {load})",
             "ratio": rate / qps,
             "bar": bar,
         },
@@ -138,6 +150,7 @@ def run() -> list[dict[str, Any]]:
 
     config = LocalConfig(
         moto_port=0,
+        moto_processes=os.environ.get("BENCH_LOCALDRAIN_MOTO", "process") == "process",  # as `livectl local`
         emulator_port=0,
         webhook_port=0,
         failed_visibility=1,

@@ -73,9 +73,7 @@ def _setup_aws() -> None:
     if os.environ.get("BENCH_WEBHOOK_GUARD", "1") != "0":  # 0: the receiver without the guard, for comparison
         queue = boto3.client("sqs").create_queue(QueueName="bench-schedule-requests")
         os.environ["GUARD_QUEUE_URL"] = queue["QueueUrl"]
-    boto3.client("secretsmanager").create_secret(
-        Name="bench/callback", SecretString=json.dumps(LOCAL_CALLBACK_SECRET)
-    )
+    boto3.client("secretsmanager").create_secret(Name="bench/callback", SecretString=json.dumps(LOCAL_CALLBACK_SECRET))
 
 
 def _events() -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """What the field benches run beside livectl, each in a process of its own, as AWS and the providers are.
 
-- `MotoProcess`: `moto_server_bench.py` (moto_server, one hot spot mended) on a free port; the stand-in for AWS.
+- `MotoProcess`: the local stack's (`livectl_cli.local.moto_server`: moto_server with moto's hot spots mended) on
+  a free port; the stand-in for AWS.
 - `TableRouter`: each DynamoDB request to the moto process holding its table. In AWS every table scales on its
   own; one moto process is one GIL, and at ~8 CPU ms a call moto's DynamoDB capped StopPullRecordTask's lane.
 - `EmulatorProcess`: the provider emulator as `livectl emulator` runs it, driven through its admin API
@@ -27,6 +28,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_PATHS = (ROOT / "layers" / "livectl", ROOT / "cli")
+for _path in LOCAL_PATHS:
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from livectl_cli.local.moto_server import MotoProcess as _MotoProcess  # noqa: E402
+
+
+def MotoProcess() -> _MotoProcess:  # the benches' name for "a moto server, started and answering"
+    return _MotoProcess().wait_up()
 
 
 def free_port() -> int:
@@ -54,34 +64,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:  # a loaded machine: the figures are in, do not lose them to this
         proc.kill()
         proc.wait()
-
-
-class MotoProcess:
-    """moto_server in a process of its own: it stands in for AWS, so it must not share the measured GIL."""
-
-    def __init__(self) -> None:
-        port = free_port()
-        server = Path(__file__).with_name("moto_server_bench.py")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(server), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.endpoint = f"http://127.0.0.1:{port}"
-        _wait_up(f"{self.endpoint}/moto-api/", self.proc, "moto_server")
-        self.reset()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def reset(self) -> None:
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server on 127.0.0.1
-            pass
-
-    def stop(self) -> None:
-        _stop(self.proc)
 
 
 class TableRouter:

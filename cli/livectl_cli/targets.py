@@ -62,11 +62,15 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", help="AWS region of --stack (default: the usual AWS configuration)")
 
 
-def _use_local_environment(endpoint: str, region: str) -> None:
-    """Point boto3 (and livectl.aws's cached clients) at the local moto server."""
+def _use_local_environment(endpoint: str, region: str, dynamodb_endpoint: str | None = None) -> None:
+    """Point boto3 (and livectl.aws's cached clients) at the local moto server(s)."""
     from livectl import aws
 
     os.environ["AWS_ENDPOINT_URL"] = endpoint
+    if dynamodb_endpoint:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
+    else:
+        os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     os.environ["AWS_DEFAULT_REGION"] = region
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -87,7 +91,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
             endpoint, region, outputs = state["aws_endpoint"], state["region"], dict(state["outputs"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CliError(f"cannot read {path} (written by `livectl local`): {exc!r}") from exc
-        _use_local_environment(endpoint, region)
+        _use_local_environment(endpoint, region, state.get("dynamodb_endpoint"))
         return Target("local", LOCAL_STACK_NAME, outputs, region, endpoint)
     url = os.environ.get("LIVECTL_LOCAL_URL")
     if url:

@@ -31,6 +31,8 @@ def _print_banner(stack: Any, state_file: Path) -> None:
     s = stack.state()
     print("livectl local stack is up")
     print(f"  AWS (moto)       {s['aws_endpoint']}   region {s['region']}")
+    if s.get("dynamodb_endpoint"):
+        print(f"  DynamoDB (moto)  {s['dynamodb_endpoint']}   (a moto process of its own)")
     print(f"  emulator         {s['emulator_url']}   (admin API: {s['emulator_url']}/_emulator/tasks)")
     print(f"  round trip       {stack.emulator.core.latency.describe()}   (POST /_emulator/config to change)")
     print(f"  webhook          {s['webhook_url']}")
@@ -55,6 +57,7 @@ def run_local(args: argparse.Namespace) -> int:
     config = LocalConfig(
         template=Path(args.template) if args.template else None,
         moto_port=args.aws_port,
+        moto_processes=not args.moto_in_process,
         emulator_port=args.emulator_port,
         webhook_port=args.webhook_port,
         seed=args.seed,
@@ -99,6 +102,12 @@ def register(sub: Any) -> None:
     local.add_argument("--webhook-port", type=int, default=3000, help="the HttpApi route's port (default 3000)")
     local.add_argument("--emulator-port", type=int, default=8900, help="the provider emulator's port (default 8900)")
     local.add_argument("--aws-port", type=int, default=4566, help="moto's port (default 4566; 0 = any free port)")
+    local.add_argument(
+        "--moto-in-process",
+        action="store_true",
+        help="one moto in this process, as the tests run it (default: moto in two processes of its own, DynamoDB "
+        "apart, so that AWS's stand-in does not share the functions' CPU)",
+    )
     local.add_argument("--seed", type=int, default=7, help="the emulator's seed (fault draws, ids)")
     local.add_argument("--template", help="path to template.yaml (default: found from the current folder)")
     local.add_argument("--state-file", help="where to write endpoints for other commands (default .livectl-local.json)")

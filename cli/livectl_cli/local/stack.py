@@ -41,6 +41,7 @@ class LocalStack:
         self.config = config or LocalConfig()
         self.template_path = self.config.template or find_template()
         self.moto: Any = None
+        self.moto_processes: list[Any] = []  # LocalConfig.moto_processes: AWS's stand-in, then DynamoDB's
         self.emulator: Any = None
         self.webhook: HttpAdapter | None = None
         self.template: Template | None = None
@@ -52,6 +53,7 @@ class LocalStack:
         self.clock: SchedulerClock | None = None
         self.created: resources.Created | None = None
         self.aws_endpoint = ""
+        self.dynamodb_endpoint = ""
         self.emulator_url = ""
         self.outputs: dict[str, Any] = {}
         self._saved_env: dict[str, str | None] = {}
@@ -91,6 +93,7 @@ class LocalStack:
         """What another process exports to use this stack with boto3 or the livectl CLI."""
         return {
             "AWS_ENDPOINT_URL": self.aws_endpoint,
+            **self._dynamodb_env(),
             "AWS_DEFAULT_REGION": REGION,
             **FAKE_CREDENTIALS,
             "LIVECTL_VOLCENGINE_ENDPOINT": self.emulator_url,
@@ -187,18 +190,29 @@ class LocalStack:
 
         from livectl import runtime
         from livectl_cli.local import moto_fixes
+        from livectl_cli.local.moto_server import start_all
 
-        if self.config.aws_endpoint:
-            self.aws_endpoint = self.config.aws_endpoint.rstrip("/")
+        cfg = self.config
+        if cfg.aws_endpoint:
+            self.aws_endpoint = cfg.aws_endpoint.rstrip("/")
+        elif cfg.moto_processes:
+            self.moto_processes = start_all([cfg.moto_port] if cfg.dynamodb_endpoint else [cfg.moto_port, 0], cfg.host)
+            self.aws_endpoint = self.moto_processes[0].endpoint
         else:
             moto_fixes.install()  # the ledger's transactions from concurrent batches; deep queues
-            self.moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+            self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
             self.moto.start()
             host, port = self.moto.get_host_and_port()
             self.aws_endpoint = f"http://{host}:{port}"
+        if cfg.dynamodb_endpoint:
+            self.dynamodb_endpoint = cfg.dynamodb_endpoint.rstrip("/")
+        elif len(self.moto_processes) > 1:
+            self.dynamodb_endpoint = self.moto_processes[1].endpoint
         self._reset_moto()  # moto's backends are process-wide: start from nothing
         self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
+        self._drop_env("AWS_ENDPOINT_URL_DYNAMODB")
         self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
+        self._set_env(self._dynamodb_env())
         self._set_env(FAKE_CREDENTIALS)
         # Metrics stay on: their EMF documents go to moto's CloudWatch (printed too with --verbose), as Lambda's
         # log agent sends them in AWS, so `livectl status` reads the same metrics here as deployed.
@@ -206,6 +220,10 @@ class LocalStack:
         # Clients made before (another stack, a test's moto) point at endpoints that may be gone: boto3's, and
         # the ones inside Powertools' parameter providers that fetch the secrets.
         runtime.reset()
+
+    def _dynamodb_env(self) -> dict[str, str]:
+        """boto3's per-service endpoint variable, when DynamoDB is served apart from the other services."""
+        return {"AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint} if self.dynamodb_endpoint else {}
 
     def _load_functions(self) -> None:
         """Import each function's handler (one whose code does not exist yet is skipped) and route its HTTP events."""
@@ -249,9 +267,10 @@ class LocalStack:
     def _reset_moto(self) -> None:
         import urllib.request
 
-        request = urllib.request.Request(f"{self.aws_endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server on 127.0.0.1
-            pass
+        for endpoint in dict.fromkeys(e for e in (self.aws_endpoint, self.dynamodb_endpoint) if e):
+            request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
+            with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server on 127.0.0.1
+                pass
 
     def _pooled_client(self, service: str) -> Any:
         import boto3
@@ -272,7 +291,7 @@ class LocalStack:
         return self.template.arn_to_logical().get(arn, arn.rsplit(":", 1)[-1])
 
     def _local_env(self, spec: FunctionSpec) -> dict[str, str]:
-        env = {"AWS_ENDPOINT_URL": self.aws_endpoint}
+        env = {"AWS_ENDPOINT_URL": self.aws_endpoint, **self._dynamodb_env()}
         for key in ("LIVECTL_VOLCENGINE_ENDPOINT", "LIVECTL_TRTC_ENDPOINT"):
             if key in spec.environment:
                 env[key] = self.emulator_url
@@ -335,6 +354,9 @@ class LocalStack:
             self._reset_moto()
         if self.moto:
             self.moto.stop()
+        for process in self.moto_processes:
+            process.stop()
+        self.moto_processes.clear()
         self._restore_env()
         self._quiet.close()
         try:
@@ -360,6 +382,7 @@ class LocalStack:
         assert self.created is not None
         return {
             "aws_endpoint": self.aws_endpoint,
+            "dynamodb_endpoint": self.dynamodb_endpoint or None,
             "region": REGION,
             "emulator_url": self.emulator_url,
             "webhook_url": self.webhook_url,

@@ -1,0 +1,99 @@
+"""moto's hot spots as `moto_fixes` mends them: what moto answers is unchanged (approximate counts, input
+transformers, update validation errors), and what was O(queue depth) per SendMessage no longer walks the queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from livectl_cli.local import moto_fixes
+
+pytestmark = [pytest.mark.aws]
+REGION = "ap-southeast-1"
+
+
+@pytest.fixture()
+def aws() -> Iterator[None]:
+    moto_fixes.install()
+    with mock_aws():
+        yield
+
+
+class _CountingList(list):  # type: ignore[type-arg]
+    """A queue's message list that counts the walks over it."""
+
+    walks = 0
+
+    def __iter__(self) -> Any:
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_approximate_counts_are_moto_s_own(aws: None) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    for body in ("a", "b", "c"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=30)["Messages"]) == 1
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "2"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(received) == 2 and "later" not in {m["Body"] for m in received}
+
+
+def test_send_message_does_not_walk_the_queue(aws: None) -> None:
+    from moto.sqs.models import sqs_backends
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="deep")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(10)])
+    queue = sqs_backends["123456789012"][REGION].get_queue("deep")
+    queue._messages = _CountingList(queue._messages)
+    _CountingList.walks = 0
+    sqs.send_message(QueueUrl=url, MessageBody="one more")
+    assert _CountingList.walks == 0  # moto alone: three walks (one per approximate count), each O(depth)
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "11"
+
+
+def test_an_input_transformer_still_shapes_every_event(aws: None) -> None:
+    events, sqs = boto3.client("events", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="tap")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["livectl"]}))
+    transformer = {"InputPathsMap": {"task": "$.detail.task"}, "InputTemplate": '{"t": "<task>"}'}
+    events.put_targets(Rule="r", Targets=[{"Id": "1", "Arn": arn, "InputTransformer": transformer}])
+    for task in ("one", "two"):
+        entry = {"Source": "livectl", "DetailType": "x", "Detail": json.dumps({"task": task})}
+        events.put_events(Entries=[entry])
+    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert sorted(b["t"] for b in bodies) == ["one", "two"]
+
+
+def test_update_validation_still_refuses_and_applies(aws: None) -> None:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "k"}}
+    with pytest.raises(ddb.exceptions.ClientError, match="ValidationException"):
+        ddb.update_item(TableName="t", Key=key, UpdateExpression="SET a = :missing")
+    for n in ("1", "2"):
+        ddb.update_item(
+            TableName="t",
+            Key=key,
+            UpdateExpression="SET a = :a, b = if_not_exists(b, :a) REMOVE c",
+            ExpressionAttributeValues={":a": {"N": n}},
+        )
+    assert ddb.get_item(TableName="t", Key=key)["Item"] == {"pk": {"S": "k"}, "a": {"N": "2"}, "b": {"N": "1"}}
