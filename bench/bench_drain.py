@@ -89,7 +89,7 @@ for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT, ROOT / "bench"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from drain_report import describe, field_rows  # noqa: E402
+from drain_report import describe, field_rows, machine_ceiling  # noqa: E402
 from harness import (  # noqa: E402
     EmulatorProcess,
     MotoProcess,
@@ -467,7 +467,8 @@ def run() -> list[dict[str, Any]]:
                 "name": f"{name}: rate / QPS",
                 "ours": f["rate"],
                 "theirs": float(f["qps"]),
-                "unit": f"cmd/s (moto CPU {moto:.0%}, load {f['load']})",
+                "unit": f"cmd/s (moto CPU {moto:.0%}, harness ceiling {machine_ceiling(f) / f['qps']:.2f} of QPS, "
+                f"load {f['load']})",
                 "ratio": f["rate"] / f["qps"] if done else 0.0,  # an unfinished drain fails the bar
                 "bar": BAR_RATE,
             }

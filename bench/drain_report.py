@@ -6,6 +6,13 @@ import os
 from typing import Any
 
 
+def machine_ceiling(f: dict[str, Any]) -> float:
+    """Commands per second the machine's CPUs could carry at the CPU per command all processes spent in the lane
+    (the harness's own ceiling: a lane near it was capped by the machine, not by livectl's limiter)."""
+    spent_per_command = sum(f["cpu"]) / f["rate"] if f["rate"] else 0.0
+    return (os.cpu_count() or 1) / spent_per_command if spent_per_command else float("inf")
+
+
 def describe(f: dict[str, Any]) -> str:
     """One lane's line, printed as it ends (a full run takes a while)."""
     cpu = f["cpu"]
@@ -19,6 +26,12 @@ def describe(f: dict[str, Any]) -> str:
         f"this process (containers) {cpu[-1]:.2f} = {f['cpu_ms']:.1f} CPU ms/command; all {sum(cpu):.2f} of "
         f"{os.cpu_count()} CPUs; load average {f['load']}"
     )
+    if f["rate"]:
+        all_ms, ceiling = sum(cpu) * 1000 / f["rate"], machine_ceiling(f)
+        line += (
+            f"\n{'':>12}harness ceiling: {all_ms:.0f} CPU ms per command in all processes (moto, emulator, containers)"
+            f" -> at most {ceiling:.1f}/s on {os.cpu_count()} CPUs ({ceiling / f['qps']:.2f} of QPS)"
+        )
     if f["aws"]:
         per = {k: round(v / max(1, f["applied"]), 2) for k, v in sorted(f["aws"]["calls"].items())}
         line += f"\n{'':>12}AWS calls per command {f['aws']['total'] / max(1, f['applied']):.2f}: {per}"
