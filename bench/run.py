@@ -9,7 +9,8 @@ A row may add `identical`: False (ours and the reference did not produce the sam
 whatever its ratio.
 A module measuring an absolute figure (no reference to compare with) may instead give `metric` and `value`;
 its bar then applies to the value (e.g. "< 50" ms).
-Usage: bench/run.py [module ...] [--json PATH]   (module names without `bench_`, e.g. `signing drain localdrain`)
+Usage: bench/run.py [module ...] [--json PATH]   (module names without `bench_`, e.g. `signing drain localdrain`).
+Each module runs in a Python process of its own, so that none inherits what another left behind.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import importlib.util
 import json
 import operator
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -101,11 +104,28 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def run_apart(path: Path) -> list[dict[str, Any]]:
+    """The module's `run()` in a Python process of its own: what one bench leaves behind (the process
+    environment, moto's process-wide backends, cached clients, threads) cannot reach the next one."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "rows.json"
+        done = subprocess.run([sys.executable, __file__, "--module", str(path), "--rows", str(out)], check=False)
+        if done.returncode != 0 or not out.exists():
+            raise RuntimeError(f"exited with {done.returncode} (its output is above)")
+        rows: list[dict[str, Any]] = json.loads(out.read_text())
+        return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("filters", nargs="*", help="only these modules (names without bench_)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    parser.add_argument("--module", type=Path, help=argparse.SUPPRESS)  # run_apart's child: this module only
+    parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)  # ... writing its rows here
     args = parser.parse_args(argv)
+    if args.module:
+        args.rows.write_text(json.dumps(load(args.module).run(), default=str))
+        return 0
 
     rows: list[dict[str, Any]] = []
     failures = 0
@@ -115,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         print(f"  running {path.stem} ...", flush=True)
         try:
-            produced = load(path).run()
+            produced = run_apart(path)
         except Exception as exc:  # one broken module must not hide the others' figures
             failures += 1
             print(f"  {path.stem} FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
