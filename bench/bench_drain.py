@@ -113,7 +113,9 @@ class Lane:
     queue_url: str
     n: int = 0
     latency_ms: float = 0.0
-    applied: int = 0
+    applied: int = 0  # distinct commands whose record succeeded (a copy SQS delivered twice counts once)
+    copies: int = 0  # records of a command already applied: SQS's at-least-once (moto's receive is not atomic)
+    done_ids: set[str] = dataclasses.field(default_factory=set)
     retried: int = 0
     invocations: int = 0
     handler_seconds: float = 0.0  # inside handle_event, all containers
@@ -280,11 +282,15 @@ class Bench:
             def handler(event: dict[str, Any], context: Any, box: Any = box) -> dict[str, Any]:
                 began = time.perf_counter()
                 answer = control.handle_event(event, context, lane.action, lane.settings, container=box)
-                failed = len(answer.get("batchItemFailures") or [])
+                failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures") or []}
+                succeeded = [r["messageId"] for r in event["Records"] if r["messageId"] not in failed]
                 with lane.lock:
                     lane.handler_seconds += time.perf_counter() - began
-                    lane.applied += len(event["Records"]) - failed
-                    lane.retried += failed
+                    fresh = set(succeeded) - lane.done_ids
+                    lane.done_ids |= fresh
+                    lane.applied += len(fresh)
+                    lane.copies += len(succeeded) - len(fresh)
+                    lane.retried += len(failed)
                     lane.invocations += 1
                     lane.finished = time.time()
                 return answer
@@ -332,6 +338,7 @@ class Bench:
             "qps": lane.qps,
             "containers": len(lane.pollers) or (lane.source.maximum_concurrency or lane.settings.max_concurrency),
             "applied": lane.applied,
+            "copies": lane.copies,
             "retried": lane.retried,
             "seconds": elapsed,
             "rate": lane.applied / elapsed,

@@ -21,7 +21,8 @@ def describe(f: dict[str, Any]) -> str:
     line = (
         f"    {f['latency_ms']:>4g} ms {f['action']:<22} QPS {f['qps']:>2} x{f['containers']}: {f['applied']}/{f['n']} "
         f"applied in {f['seconds']:.1f} s = {f['rate']:.2f}/s (peak {f['peak']}/s); provider calls {f['calls']}, "
-        f"errors {f['errors']}, throttled {f['throttled']}, retried records {f['retried']}; limiter {f['limiter']}; "
+        f"errors {f['errors']}, throttled {f['throttled']}, retried records {f['retried']}, copies delivered twice "
+        f"{f.get('copies', 0)}; limiter {f['limiter']}; "
         f"billed {f['billed_ms']:.0f} ms/command, waited {f['waited_ms']:.0f} ms/command; CPU-s per s: {harness}, "
         f"this process (containers) {cpu[-1]:.2f} = {f['cpu_ms']:.1f} CPU ms/command; all {sum(cpu):.2f} of "
         f"{os.cpu_count()} CPUs; load average {f['load']}"

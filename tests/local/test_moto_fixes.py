@@ -97,3 +97,28 @@ def test_update_validation_still_refuses_and_applies(aws: None) -> None:
             ExpressionAttributeValues={":a": {"N": n}},
         )
     assert ddb.get_item(TableName="t", Key=key)["Item"] == {"pk": {"S": "k"}, "a": {"N": "2"}, "b": {"N": "1"}}
+
+
+def test_concurrent_receives_never_take_one_message_twice(aws: None) -> None:
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="shared", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    for start in range(0, 300, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(10)])
+
+    def drain() -> list[str]:
+        taken: list[str] = []
+        while answer := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            taken += [m["MessageId"] for m in answer]
+        return taken
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads switch often: moto's unguarded receive loop then races
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            taken = [mid for part in pool.map(lambda _: drain(), range(8)) for mid in part]
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(taken) == 300 and len(set(taken)) == 300
