@@ -105,7 +105,7 @@ def test_concurrent_receives_never_take_one_message_twice(aws: None) -> None:
 
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.create_queue(QueueName="shared", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
-    for start in range(0, 300, 10):
+    for _ in range(0, 300, 10):
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(10)])
 
     def drain() -> list[str]:
@@ -122,3 +122,32 @@ def test_concurrent_receives_never_take_one_message_twice(aws: None) -> None:
     finally:
         sys.setswitchinterval(interval)
     assert len(taken) == 300 and len(set(taken)) == 300
+
+
+def test_concurrent_deletes_delete_every_message(aws: None) -> None:
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="deletes", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    for _ in range(0, 300, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(10)])
+    handles: list[str] = []
+    while answer := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        handles += [m["ReceiptHandle"] for m in answer]
+    chunks = [handles[i : i + 10] for i in range(0, len(handles), 10)]
+
+    def delete(chunk: list[str]) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+        assert not sqs.delete_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # moto rebuilt the list per delete: concurrent deletes put messages back
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(delete, chunks))
+    finally:
+        sys.setswitchinterval(interval)
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    counts = (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"])
+    assert counts == ("0", "0")

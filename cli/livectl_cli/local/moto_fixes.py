@@ -29,9 +29,10 @@ moto's.
   elsewhere they take one pass with one clock reading;
 - a message's `visible` and `delayed` read the clock through `datetime` each time: `time.time()`, the same
   value;
-- ReceiveMessage is not atomic across moto's request threads: two receives at once could both take one message
-  (with two containers polling and receiving ahead, ~3 % of a 1,000-command drain came twice). SQS may deliver
-  a message twice, rarely; moto's race made it routine. Short-poll receives of one queue run one at a time;
+- a queue's message list is not guarded: DeleteMessage rebuilds it and assigns the copy, so two deletes at once
+  (two containers finishing batches) put one deleted message back, in flight until its visibility timeout (a
+  drain of 1,000 left 12-38 of them, which came back 180 s later); and two receives at once could both take
+  one message. Short-poll receives and deletes hold moto's own per-queue lock, which SendMessage already holds;
 - every event an input transformer touches parses its JSONPath expressions again: they are parsed once;
 - an UpdateExpression's validators (one tree walk each) rebuild their node-type table at every node of the
   tree: each walk builds it once (the tables are constant: node type → the validator's own method).
@@ -141,19 +142,22 @@ def _mend_sqs() -> None:
 
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
     original_receive = SQSBackend.receive_message
-    receiving: dict[str, threading.Lock] = {}
-    guard = threading.Lock()
+    original_delete = Queue.delete_message
 
     def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
         waits = kwargs.get("wait_seconds_timeout", args[1] if len(args) > 1 else 0)
-        if waits:  # a long poll waits inside: it must not hold the queue's other receivers
+        queue = self.queues.get(queue_name)
+        if waits or queue is None:  # a long poll waits inside: it must not hold the queue's other callers
             return original_receive(self, queue_name, *args, **kwargs)
-        with guard:
-            lock = receiving.setdefault(queue_name, threading.Lock())
-        with lock:
+        with queue._messages_lock:  # moto's own (re-entrant) lock, which SendMessage already holds to append
             return original_receive(self, queue_name, *args, **kwargs)
 
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        with self._messages_lock:
+            original_delete(self, receipt_handle)
+
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
 
 
 def _mend_dispatch_and_events() -> None:
