@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,16 +32,11 @@ for _path in LOCAL_PATHS:
         sys.path.insert(0, str(_path))
 
 from livectl_cli.local.moto_server import MotoProcess as _MotoProcess  # noqa: E402
+from livectl_cli.local.moto_server import free_port  # noqa: E402
 
 
 def MotoProcess() -> _MotoProcess:  # the benches' name for "a moto server, started and answering"
     return _MotoProcess().wait_up()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_up(url: str, proc: subprocess.Popen[bytes], what: str) -> None:

@@ -20,6 +20,7 @@ from livectl.providers.signing import trtc_callback_sign
 from livectl.store.codec import from_item, to_item
 from livectl.store.table import STATE_SK, task_pk
 from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
+from tests.tables import create_ledger_table
 
 ROOT = Path(__file__).resolve().parents[2]
 # `make fuzz` multiplies every fuzz run's example count by this (`make test` runs them at 1).
@@ -129,15 +130,7 @@ class Aws:
         self.sqs = boto3.client("sqs")
         self.events = boto3.client("events")
         self.secrets = boto3.client("secretsmanager")
-        self.dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(self.dynamodb, TABLE)
         self.events.create_event_bus(Name=BUS)
         self.queue_url = self.sqs.create_queue(QueueName="observed-events")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][

@@ -16,6 +16,7 @@ import requests
 from livectl import runtime
 from livectl.control import service as control
 from tests.control.support import BUS, IDEMPOTENCY, LEDGER, REGION, SECRETS, Emu, Stack
+from tests.tables import create_ledger_table
 
 # ---------------------------------------------------------------------------------------------------------
 # AWS (moto server)
@@ -56,15 +57,7 @@ def stack(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     runtime.reset()
 
     ddb = boto3.client("dynamodb", endpoint_url=moto_url, region_name=REGION)
-    ddb.create_table(
-        TableName=LEDGER,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_ledger_table(ddb, LEDGER)
     ddb.create_table(
         TableName=IDEMPOTENCY,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],

@@ -5,7 +5,6 @@ gone when the stack stops."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -49,10 +48,9 @@ def test_a_command_lands_in_the_ledger_the_operator_commands_read(
     assert "StopPullRecordTask" in shown
 
 
-def test_stopping_the_stack_ends_both_processes(tmp_path: Any) -> None:
+def test_stopping_the_stack_ends_both_processes() -> None:
     local = LocalStack(LocalConfig(**{**FAST, "moto_processes": True})).start()
     processes = list(local.moto_processes)
-    (tmp_path / "state.json").write_text(json.dumps(local.state()), encoding="utf-8")
     local.stop()
     assert len(processes) == 2 and all(p.proc.poll() is not None for p in processes)
     assert local.moto_processes == []

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from livectl import runtime
+from tests.tables import create_ledger_table
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 REGION = "ap-southeast-1"
@@ -67,15 +68,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         iam = boto3.client("iam", region_name=REGION)
 
         scheduler.create_schedule_group(Name=GROUP)
-        dynamodb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(dynamodb, TABLE)
         queue_arns = {}
         for action, queue in (
             ("StopPullRecordTask", "StopPullRecordQueue"),

@@ -21,6 +21,7 @@ from livectl import aws, runtime
 from livectl.bounds import clip_json
 from livectl.store import codec, table
 from livectl.store.ledger import COMMAND_TTL, Entry, Ledger
+from tests.tables import create_ledger_table
 
 pytestmark = pytest.mark.aws
 
@@ -130,15 +131,7 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     runtime.reset()
     with mock_aws():
         client = aws.client("dynamodb")
-        client.create_table(
-            TableName=LEDGER,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(client, LEDGER)
         yield client
     runtime.reset()
 

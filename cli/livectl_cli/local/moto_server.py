@@ -25,6 +25,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def reset(endpoint: str) -> None:
+    """Empty every backend of the moto server at `endpoint` (moto's own reset API)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server
+        pass
+
+
 class MotoProcess:
     """A moto server in a child process on `host` and `port` (0: a free one); `endpoint` is its URL."""
 
@@ -59,9 +66,7 @@ class MotoProcess:
         raise RuntimeError(f"moto server at {self.endpoint} did not answer within {timeout:g} s")
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server
-            pass
+        reset(self.endpoint)
 
     def stop(self) -> None:
         self.proc.terminate()

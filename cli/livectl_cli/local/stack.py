@@ -196,18 +196,14 @@ class LocalStack:
         if cfg.aws_endpoint:
             self.aws_endpoint = cfg.aws_endpoint.rstrip("/")
         elif cfg.moto_processes:
-            self.moto_processes = start_all([cfg.moto_port] if cfg.dynamodb_endpoint else [cfg.moto_port, 0], cfg.host)
-            self.aws_endpoint = self.moto_processes[0].endpoint
+            self.moto_processes = start_all([cfg.moto_port, 0], cfg.host)  # the other services; DynamoDB
+            self.aws_endpoint, self.dynamodb_endpoint = (m.endpoint for m in self.moto_processes)
         else:
             moto_fixes.install()  # the ledger's transactions from concurrent batches; deep queues
             self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
             self.moto.start()
             host, port = self.moto.get_host_and_port()
             self.aws_endpoint = f"http://{host}:{port}"
-        if cfg.dynamodb_endpoint:
-            self.dynamodb_endpoint = cfg.dynamodb_endpoint.rstrip("/")
-        elif len(self.moto_processes) > 1:
-            self.dynamodb_endpoint = self.moto_processes[1].endpoint
         self._reset_moto()  # moto's backends are process-wide: start from nothing
         self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
         self._drop_env("AWS_ENDPOINT_URL_DYNAMODB")
@@ -265,12 +261,11 @@ class LocalStack:
                 self.pollers.append(poller)
 
     def _reset_moto(self) -> None:
-        import urllib.request
+        from livectl_cli.local.moto_server import reset
 
-        for endpoint in dict.fromkeys(e for e in (self.aws_endpoint, self.dynamodb_endpoint) if e):
-            request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - local
-            with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own moto server on 127.0.0.1
-                pass
+        for endpoint in (self.aws_endpoint, self.dynamodb_endpoint):
+            if endpoint:
+                reset(endpoint)
 
     def _pooled_client(self, service: str) -> Any:
         import boto3
