@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from livectl.command import parse_command
 from livectl.control import service as control
 from livectl.errors import AwsServiceError, Throttled
 from livectl.providers.retry import RetryPolicy
-from livectl.store.ledger import Ledger
+from livectl.store.ledger import PUBLISH_LEASE, Ledger
 from tests.control.support import FUNCTIONS, FakeContext, load_event, sqs_event, sqs_record
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]
@@ -336,6 +337,53 @@ def test_one_command_delivered_5_times_makes_1_provider_call(with_id, stack, emu
     assert len(emu.calls()) == 1
     assert len(stack.ledger().history("volcengine", "dup")) == 1
     assert len(stack.events("Task Stopped")) == 1
+
+
+def test_a_copy_recorded_while_the_first_publishes_is_handed_back_and_the_event_goes_out_once(stack, emu, monkeypatch):
+    """Two copies of one command in two containers; the second's ledger write lands between the first's and its
+    event (stop 11's demo saw 1 call and 2 events). The second must not publish: it is handed back, and its
+    redelivery finds the event out."""
+    emu.add_task("pull_record", "race")
+    first_box, second_box = box(stack), box(stack)
+    command = json.dumps(stop_command("race", id="race-1"))
+    copy = sqs_record(command, message_id="second")
+    answers: list[dict[str, Any]] = []
+    publish = type(first_box.publisher).publish
+
+    def second_copy() -> None:
+        event = {"Records": [copy]}
+        answers.append(
+            control.handle_event(event, FakeContext(), "StopPullRecordTask", stack.settings, container=second_box)
+        )
+
+    def publish_after_the_copy(self: Any, detail_type: str, detail: Any) -> None:
+        if self is first_box.publisher and not answers:  # the first copy, its item written, its event not yet
+            runner = threading.Thread(target=second_copy)
+            runner.start()
+            runner.join()
+        publish(self, detail_type, detail)
+
+    monkeypatch.setattr(type(first_box.publisher), "publish", publish_after_the_copy)
+    first = {"Records": [sqs_record(command, message_id="first")]}
+    assert control.handle_event(first, FakeContext(), "StopPullRecordTask", stack.settings, container=first_box) == {
+        "batchItemFailures": []
+    }
+    assert answers == [{"batchItemFailures": [{"itemIdentifier": "second"}]}]
+    assert len(stack.events("Task Stopped")) == 1
+    redelivered = {**copy, "attributes": {**copy["attributes"], "ApproximateReceiveCount": "2"}}
+    again = control.handle_event(
+        {"Records": [redelivered]}, FakeContext(), "StopPullRecordTask", stack.settings, container=second_box
+    )
+    assert again == {"batchItemFailures": []}
+    assert len(emu.calls()) == 1
+    assert len(stack.events("Task Stopped")) == 1
+    [item] = stack.ledger().history("volcengine", "race")
+    assert item["published"] is True and "publishing_until" not in item
+
+
+def test_the_publishing_lease_lasts_the_rest_of_the_invocation_and_a_second() -> None:
+    assert control.publish_lease(FakeContext(remaining_ms=12_000)) == timedelta(seconds=13)
+    assert control.publish_lease(None) == PUBLISH_LEASE  # no invocation to go by: twice the functions' timeout
 
 
 def test_duplicate_scheduler_firings_make_1_provider_call(stack, emu, monkeypatch):

@@ -21,7 +21,7 @@ import requests
 
 from livectl.command import parse_command
 from livectl.control import service as control
-from livectl.errors import TransientProviderError
+from livectl.errors import AwsServiceError, TransientProviderError
 from livectl.providers.retry import RetryPolicy
 from tests.control.support import FakeContext, sqs_record
 
@@ -321,14 +321,21 @@ def test_settle_writes_both_or_says_what_is_owed(stack):
             task_pk("trtc", "s1"), at, key, {"outcome": "done"}, "Task Stopped", {}, state={"state": "stopped"}
         )
 
-    assert ledger.settle(entry(t0, "k1"))  # both written
+    def settle(at: datetime, key: str, now: datetime) -> bool:
+        return ledger.settle(entry(at, key), now=now, until=now + timedelta(seconds=30))
+
+    assert settle(t0, "k1", t0)  # both written, leased for 30 s
     assert ledger.get_state("trtc", "s1")["state"] == "stopped"
-    assert ledger.settle(entry(t0, "k1"))  # not yet published
+    with pytest.raises(AwsServiceError, match="publishing"):  # a copy while the writer may be publishing
+        settle(t0, "k1", t0 + timedelta(seconds=29))
+    assert settle(t0, "k1", t0 + timedelta(seconds=30))  # the writer died unpublished: owed, leased anew
     ledger.mark_published(task_pk("trtc", "s1"), t0, "k1")
-    assert not ledger.settle(entry(t0, "k1"))  # a replay
+    assert not settle(t0, "k1", t0 + timedelta(seconds=31))  # a replay
     # an older outcome arriving late: the newer STATE stays, its command item is still written and owed an event
     assert ledger.update_state("trtc", "s1", t0 + timedelta(minutes=5), {"state": "running"})
     earlier = t0 + timedelta(minutes=1)
-    assert ledger.settle(entry(earlier, "k2"))
+    assert settle(earlier, "k2", t0 + timedelta(minutes=6))
+    with pytest.raises(AwsServiceError, match="publishing"):  # the STATE-less path holds the lease too
+        settle(earlier, "k2", t0 + timedelta(minutes=6, seconds=1))
     assert ledger.get_state("trtc", "s1")["state"] == "running"
     assert sorted(i["sk"].rsplit("#", 1)[-1] for i in ledger.history("trtc", "s1")) == ["k1", "k2"]

@@ -10,7 +10,7 @@ import pytest
 from livectl import runtime
 from livectl.errors import AwsServiceError, PermanentProviderError
 from livectl.providers import credentials
-from livectl.store.ledger import COMMAND_TTL, Ledger
+from livectl.store.ledger import COMMAND_TTL, PUBLISH_IN_PROGRESS, PUBLISH_LEASE, Ledger
 from livectl.store.table import task_pk
 from tests.control.support import DEMO_SECRET, LEDGER
 
@@ -54,12 +54,17 @@ def test_command_item_written_once_then_published_once(stack):
     ledger = Ledger(LEDGER)
     pk = task_pk("volcengine", "t5")
     fields = {"action": "StopPullRecordTask", "outcome": "done", "params": {"TaskId": "t5"}, "provider_calls": 1}
-    assert ledger.record_command(pk, T0, "k1", fields, ttl=COMMAND_TTL)
-    # a redelivery before the event went out: write again, publish again
-    assert ledger.record_command(pk, T0, "k1", fields, ttl=COMMAND_TTL)
+    assert ledger.record_command(pk, T0, "k1", fields, ttl=COMMAND_TTL, now=T0)
+    # another copy while the first writer's lease runs: it may be publishing right now, the copy is handed back
+    with pytest.raises(AwsServiceError) as held:
+        ledger.record_command(pk, T0, "k1", fields, ttl=COMMAND_TTL, now=T0 + PUBLISH_LEASE - timedelta(seconds=1))
+    assert held.value.retryable and held.value.code == PUBLISH_IN_PROGRESS
+    # after the lease the first writer has published or died: a redelivery before the event went out publishes
+    assert ledger.record_command(pk, T0, "k1", fields, ttl=COMMAND_TTL, now=T0 + PUBLISH_LEASE)
     ledger.mark_published(pk, T0, "k1")
-    # a redelivery after: nothing to do
-    assert not ledger.record_command(pk, T0, "k1", fields, ttl=COMMAND_TTL)
+    # a redelivery after: nothing to do, whenever it comes
+    for later in (timedelta(seconds=1), 2 * PUBLISH_LEASE):
+        assert not ledger.record_command(pk, T0, "k1", fields, ttl=COMMAND_TTL, now=T0 + later)
     [item] = ledger.history("volcengine", "t5")
     assert item["published"] is True
     assert item["provider_calls"] == 1

@@ -211,8 +211,8 @@ def test_the_new_form_stores_nested_values_as_maps_and_reads_them_back(ddb: Any)
     ledger, bus = Ledger(LEDGER, ddb), Bus()
     params = {"TaskId": "rec-2", "GroupName": "g"}
     entry = Entry(table.task_pk("volcengine", "rec-2"), T0, "k-new", {"params": params}, "Task Stopped", {"a": 1})
-    assert ledger.record_and_publish(entry, bus)
-    assert not ledger.record_and_publish(entry, bus)  # published once
+    assert ledger.record_and_publish(entry, bus, now=T0)
+    assert not ledger.record_and_publish(entry, bus, now=T0)  # published once
     assert bus.sent == [("Task Stopped", {"a": 1})]
     [raw] = ddb.query(
         TableName=LEDGER,
@@ -225,7 +225,7 @@ def test_the_new_form_stores_nested_values_as_maps_and_reads_them_back(ddb: Any)
 
 def test_expiry_stays_a_number_the_ttl_reads(ddb: Any) -> None:
     entry = Entry(TASK_PK, T0, "k-ttl", {}, "Task Stopped", {}, ttl=timedelta(days=1))
-    Ledger(LEDGER, ddb).record_command(entry.pk, entry.at, entry.key, entry.fields, ttl=entry.ttl)
+    Ledger(LEDGER, ddb).record_command(entry.pk, entry.at, entry.key, entry.fields, ttl=entry.ttl, now=T0)
     [raw] = ddb.scan(TableName=LEDGER)["Items"]
     assert raw["expires_at"] == {"N": str(int((T0 + timedelta(days=1)).timestamp()))}
 

@@ -3,7 +3,8 @@
 thread.
 
 AWS calls per outcome (docs/DESIGN.md, "AWS calls per command"): STATE + command item in one TransactWriteItems,
-PutEvents, then the `published` mark (`Ledger.record_and_publish`). A failure for good adds its FAILED#<day>
+PutEvents, then the `published` mark (`Ledger.record_and_publish`; a duplicate arriving while the first copy
+publishes is handed back, see its publishing lease). A failure for good adds its FAILED#<day>
 item to that transaction; a retry writes a STATE note and its FAILED#<day> item, and publishes nothing.
 
 Metrics: each outcome counts into the record's `CommandMetrics`; `process_command` adds them to the invocation's
@@ -12,6 +13,7 @@ metric set under one lock when the record is done (`livectl.control.metrics`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -21,7 +23,8 @@ from livectl.control import metrics as cm
 from livectl.control.container import Container
 from livectl.control.metrics import CommandMetrics
 from livectl.control.verdict import Verdict
-from livectl.errors import LivectlError
+from livectl.errors import AwsServiceError, LivectlError
+from livectl.store.ledger import PUBLISH_IN_PROGRESS, PUBLISH_LEASE
 
 # Powertools' Metrics instances share one metric set per process. An invocation counts into an EphemeralMetrics
 # of its own instead (control.invocation_metrics): functions sharing a process (the local stack) or overlapping
@@ -65,16 +68,26 @@ def log_keys(command: Command, **more: Any) -> dict[str, Any]:
     return keys
 
 
-def record(box: Container, verdict: Verdict, counted: CommandMetrics) -> dict[str, Any]:
-    """Record one verdict: a settled outcome as its command item (with the task's STATE), then its event, then
-    the published mark; a retry as a note. Returns the command's summary (a retry returns an empty one: its
-    caller raises, to hand the record back)."""
+def record(
+    box: Container, verdict: Verdict, counted: CommandMetrics, lease: timedelta = PUBLISH_LEASE
+) -> dict[str, Any]:
+    """Record one verdict: a settled outcome as its command item (with the task's STATE) under a publishing lease
+    of `lease` (how long this invocation may still run), then its event, then the published mark; a retry as a
+    note. Returns the command's summary (a retry returns an empty one: its caller raises, to hand the record
+    back). A copy of a command whose other copy is publishing right now is handed back (`PublishInProgress`)."""
     if verdict.outcome.detail_type is None:
         counted.count(METRICS[verdict.kind])
         _log(verdict)
         _note(box, verdict)
         return {}
-    first = box.ledger.record_and_publish(verdict.entry(), box.publisher)
+    try:
+        first = box.ledger.record_and_publish(verdict.entry(), box.publisher, now=box.now(), lease=lease)
+    except AwsServiceError as exc:
+        if exc.code == PUBLISH_IN_PROGRESS:
+            counted.count(cm.RETRIED)
+            keys = log_keys(verdict.command) if verdict.command is not None else {"key": verdict.key}
+            log().info("outcome being published by another copy; handed back to the queue", extra=keys)
+        raise
     counted.count(METRICS[verdict.kind])
     if first and verdict.late:  # a redelivered duplicate is not a second stop
         counted.lateness(verdict.late["lateness_ms"])

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from livectl import runtime
@@ -59,6 +59,7 @@ from livectl.control.outcomes import ended_before_the_guard, log, log_keys, metr
 from livectl.control.redelivery import attempts_for
 from livectl.errors import InvalidCommand, LivectlError, TransientProviderError
 from livectl.providers.retry import UNAVAILABLE_CODES
+from livectl.store.ledger import PUBLISH_LEASE
 from livectl.store.table import iso
 
 __all__ = [
@@ -152,6 +153,14 @@ def invocation_metrics(action_name: str, settings: Settings) -> Any:
     return sink
 
 
+def publish_lease(context: Any) -> timedelta:
+    """How long this invocation may still be publishing an outcome: the rest of its time, and a second for clocks
+    (Lambda stops it then). Without a context, the ledger's default."""
+    if context is None:
+        return PUBLISH_LEASE
+    return timedelta(milliseconds=context.get_remaining_time_in_millis()) + timedelta(seconds=1)
+
+
 def _deadline(context: Any, box: Container) -> float:
     remaining_ms = context.get_remaining_time_in_millis() if context is not None else 60_000
     return box.monotonic() + remaining_ms / 1000.0 - box.settings.deadline_margin
@@ -194,16 +203,17 @@ def _process(
     )
 
     now = box.now()
+    lease = publish_lease(context)
     try:
         command = parse_command(body, expected_action=action_name)
     except InvalidCommand as exc:
-        return record(box, verdict.rejected(body, exc.field, exc.message, now, action_name, message_id), counted)
+        return record(box, verdict.rejected(body, exc.field, exc.message, now, action_name, message_id), counted, lease)
     if command.is_stale(now):
-        return record(box, verdict.stale(command, now, message_id), counted)
+        return record(box, verdict.stale(command, now, message_id), counted, lease)
     if command.via == "guard" and ended_before_the_guard(box, command):
         # The task's own callbacks (302/310/312, relay IDLE) said it ended: the guard has nothing to stop.
         ended = {"status": "already_done", "at": iso(now), "provider_calls": 0, "attempts": 0}
-        return record(box, verdict.applied(command, ended, message_id, sent_at), counted)
+        return record(box, verdict.applied(command, ended, message_id, sent_at), counted, lease)
     deadline = _deadline(context, box)
     if deadline - box.monotonic() < box.settings.min_call_budget:
         raise TransientProviderError(
@@ -214,7 +224,7 @@ def _process(
         outcome = _gated_call(box, command, data, deadline, receive_count, counted)
     except IdempotencyValidationError:
         reason = f"id {command.id!r} was already used for a different command"
-        return record(box, verdict.rejected(body, "id", reason, now, action_name, message_id), counted)
+        return record(box, verdict.rejected(body, "id", reason, now, action_name, message_id), counted, lease)
     except IdempotencyAlreadyInProgressError:
         log().info("command in progress elsewhere; retry later", extra=log_keys(command))
         counted.count(cm.RETRIED)
@@ -223,10 +233,10 @@ def _process(
         raise TransientProviderError("idempotency store unavailable", code="IdempotencyStore", provider="aws") from exc
     except LivectlError as exc:
         if exc.retryable:
-            record(box, verdict.retrying(command, exc, now, message_id, receive_count), counted)
+            record(box, verdict.retrying(command, exc, now, message_id, receive_count), counted, lease)
             raise
-        return record(box, verdict.failed(command, exc, now, message_id), counted)
-    return record(box, verdict.applied(command, outcome, message_id, sent_at), counted)
+        return record(box, verdict.failed(command, exc, now, message_id), counted, lease)
+    return record(box, verdict.applied(command, outcome, message_id, sent_at), counted, lease)
 
 
 def _gated_call(

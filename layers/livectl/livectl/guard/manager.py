@@ -167,7 +167,7 @@ def _arm(doc: Mapping[str, Any], deps: ScheduleDeps, now: datetime) -> dict[str,
         "guard_kind": kind,
     }
     if not state.begin_arm(task_id, fields):
-        return _already(state, deps, task_id)
+        return _already(state, deps, task_id, now)
     existing = deps.scheduler.get(name)
     if existing is not None and existing.command.get("via") != "guard":
         state.move(task_id, "arming", "existing")  # an auto-stop already set for the task is not overridden
@@ -182,18 +182,19 @@ def _arm(doc: Mapping[str, Any], deps: ScheduleDeps, now: datetime) -> dict[str,
         deps.scheduler.cancel(name)
         state.move(task_id, "arming", "ended")
         return {"status": "ended", "task_id": task_id, "schedule": name}
-    _publish_once(deps, task_id, when, f"guard-armed:{name}", "Guard Armed", _detail(state.get(task_id), "armed"))
+    detail = _detail(state.get(task_id), "armed")
+    _publish_once(deps, now, task_id, when, f"guard-armed:{name}", "Guard Armed", detail)
     return {"status": "armed", "task_id": task_id, "schedule": name, "at": to_utc(when).isoformat()}
 
 
-def _already(state: GuardState, deps: ScheduleDeps, task_id: str) -> dict[str, Any]:
+def _already(state: GuardState, deps: ScheduleDeps, task_id: str, now: datetime) -> dict[str, Any]:
     """A repeated arm (or one after the end): nothing to do but make sure an armed guard was announced."""
     current = state.get(task_id)
     status = current.get("guard_status")
     if status == "armed":
         at = datetime.fromisoformat(str(current["guard_at"]))
         name = current["guard_schedule"]
-        _publish_once(deps, task_id, at, f"guard-armed:{name}", "Guard Armed", _detail(current, "armed"))
+        _publish_once(deps, now, task_id, at, f"guard-armed:{name}", "Guard Armed", _detail(current, "armed"))
     reason = "ended" if "guard_ended_ms" in current else status
     return {"status": "skipped", "task_id": task_id, "guard": reason}
 
@@ -202,11 +203,17 @@ def _end(doc: Mapping[str, Any], deps: ScheduleDeps, now: datetime) -> dict[str,
     _, task_id, _, ended_ms, event_type = _signal(doc)
     state = GuardState(deps)
     current = state.mark_ended(task_id, ended_ms, event_type)
-    return _disarm(state, deps, task_id, current, "ended", datetime.fromtimestamp(ended_ms / 1000, UTC))
+    return _disarm(state, deps, task_id, current, "ended", datetime.fromtimestamp(ended_ms / 1000, UTC), now)
 
 
 def _disarm(
-    state: GuardState, deps: ScheduleDeps, task_id: str, current: Mapping[str, Any], reason: str, at: datetime
+    state: GuardState,
+    deps: ScheduleDeps,
+    task_id: str,
+    current: Mapping[str, Any],
+    reason: str,
+    at: datetime,
+    now: datetime,
 ) -> dict[str, Any]:
     status = current.get("guard_status")
     if status not in ("armed", "disarmed"):
@@ -221,7 +228,7 @@ def _disarm(
     if current.get("guard_status") == "disarmed":  # announce once (also after a crash right after the move)
         when = datetime.fromisoformat(str(current.get("guard_disarmed_at") or iso(at)))
         detail = _detail(current, "disarmed")
-        _publish_once(deps, task_id, when, f"guard-disarmed:{name}", "Guard Disarmed", detail)
+        _publish_once(deps, now, task_id, when, f"guard-disarmed:{name}", "Guard Disarmed", detail)
     return {"status": "disarmed", "task_id": task_id, "schedule": name, "reason": current.get("guard_disarm_reason")}
 
 
@@ -259,7 +266,7 @@ def _off(doc: Mapping[str, Any], deps: ScheduleDeps, now: datetime) -> dict[str,
     task_id = _text(doc, "task_id")
     state = GuardState(deps)
     current, _ = _armed_guard(state, deps, task_id)
-    return _disarm(state, deps, task_id, current, "operator", now)
+    return _disarm(state, deps, task_id, current, "operator", now, now)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -284,10 +291,10 @@ def _detail(state: Mapping[str, Any], status: str) -> dict[str, Any]:
 
 
 def _publish_once(
-    deps: ScheduleDeps, task_id: str, at: datetime, key: str, detail_type: str, detail: dict[str, Any]
+    deps: ScheduleDeps, now: datetime, task_id: str, at: datetime, key: str, detail_type: str, detail: dict[str, Any]
 ) -> None:
     pk = task_pk(PROVIDER, task_id)
     detail = {**detail, "task_id": task_id}
     fields = {"kind": "guard", "action": detail.get("action"), "outcome": detail_type}
     fields["schedule"] = detail.get("schedule")
-    deps.ledger.record_and_publish(Entry(pk, at, key, fields, detail_type, detail), deps.publisher)
+    deps.ledger.record_and_publish(Entry(pk, at, key, fields, detail_type, detail), deps.publisher, now=now)

@@ -225,7 +225,7 @@ def _note_and_publish(
         "scheduled_for": detail.get("at"),
         "command_id": detail.get("command_id"),
     }
-    deps.ledger.record_and_publish(Entry(pk, now, key, fields, detail_type, detail), deps.publisher)
+    deps.ledger.record_and_publish(Entry(pk, now, key, fields, detail_type, detail), deps.publisher, now=now)
 
 
 def _reject(
@@ -237,7 +237,7 @@ def _reject(
     field, reason = clip(exc.field, NAME_BYTES), clip(exc.message)
     detail = {"error_code": "InvalidCommand", "reason": reason, "field": field, "source": "schedule"}
     fields = {"kind": "schedule", "outcome": "rejected", **detail}
-    deps.ledger.record_and_publish(Entry.rejection(now, key, fields, detail), deps.publisher)
+    deps.ledger.record_and_publish(Entry.rejection(now, key, fields, detail), deps.publisher, now=now)
     return {"status": "rejected", "error": "InvalidCommand", "message": reason, "field": field}
 
 
