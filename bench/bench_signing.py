@@ -97,6 +97,16 @@ class FakeSession:
 
     post = request
 
+    # What `ProviderClient.ready` / `send` ask of a session (they split `request` around the limiter's grant).
+    def prepare_request(self, request: Any) -> Any:
+        return request
+
+    def merge_environment_settings(self, *args: Any) -> dict[str, Any]:
+        return {}
+
+    def send(self, *args: Any, **kwargs: Any) -> FakeResponse:
+        return self.response
+
 
 class Ours:
     def __init__(self) -> None:

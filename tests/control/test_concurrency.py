@@ -55,13 +55,17 @@ class FlakyFor:
         self.real, self.flaky, self.slow, self.delay = real, flaky, slow, delay
         self.timeout = real.timeout
 
-    def call(self, action: Any, params: Any, *args: Any, **kwargs: Any) -> Any:
+    def ready(self, action: Any, params: Any, *args: Any, **kwargs: Any) -> Any:
+        return params, self.real.ready(action, params, *args, **kwargs)
+
+    def send(self, ready: Any, *args: Any, **kwargs: Any) -> Any:
+        params, real_ready = ready
         task = params.get("TaskId") or params.get("TaskID")
         if task == self.flaky:
-            raise TransientProviderError("simulated outage", code="HTTP503", provider=action.provider)
+            raise TransientProviderError("simulated outage", code="HTTP503", provider=real_ready.action.provider)
         if task == self.slow:
             time.sleep(self.delay)
-        return self.real.call(action, params, *args, **kwargs)
+        return self.real.send(real_ready, *args, **kwargs)
 
 
 def replay(stack: Any, box: control.Container, event: dict[str, Any], failed: set[str]) -> dict[str, Any]:

@@ -45,6 +45,16 @@ class PreparedRequest:
 
 
 @dataclass(frozen=True)
+class ReadyRequest:
+    """A call signed and prepared by the session, with the session's settings for sending it: all that is left
+    is the HTTP exchange. Its signature carries the instant it was signed at."""
+
+    action: Action
+    wire: requests.PreparedRequest
+    settings: dict[str, Any]  # the session's proxies, TLS verification and stream flag for this URL
+
+
+@dataclass(frozen=True)
 class ProviderResponse:
     action: str
     provider: str
@@ -217,24 +227,28 @@ class ProviderClient:
     ) -> PreparedRequest:
         return prepare_request(action, params, credentials, now, self.endpoints[action.provider])
 
-    def call(
-        self,
-        action: Action,
-        params: Mapping[str, Any],
-        credentials: Credentials,
-        now: datetime,
-        timeout: tuple[float, float] | None = None,
-    ) -> ProviderResponse:
+    def ready(self, action: Action, params: Mapping[str, Any], credentials: Credentials, now: datetime) -> ReadyRequest:
+        """Everything a call does before the wire: serialise, sign, and let the session prepare the request and
+        read its environment settings (proxies, TLS), as `Session.request` would. Done before the limiter's grant,
+        so that after it only `send` remains and the provider sees the call arrive right after the grant."""
         import requests
 
         prepared = self.prepare(action, params, credentials, now)
+        session = self.session
+        wire = session.prepare_request(
+            requests.Request(prepared.method, prepared.url, headers=prepared.headers, data=prepared.body)
+        )
+        settings: dict[str, Any] = dict(session.merge_environment_settings(wire.url, {}, None, None, None))
+        return ReadyRequest(action, wire, settings)
+
+    def send(self, ready: ReadyRequest, timeout: tuple[float, float] | None = None) -> ProviderResponse:
+        """Put a ready request on the wire and read the answer: one HTTP exchange, nothing signed or built."""
+        import requests
+
+        action = ready.action
         try:
-            resp = self.session.request(
-                prepared.method,
-                prepared.url,
-                headers=prepared.headers,
-                data=prepared.body,
-                timeout=timeout or self.timeout,
+            resp = self.session.send(
+                ready.wire, timeout=timeout or self.timeout, allow_redirects=True, **ready.settings
             )
             content = resp.content
         except requests.Timeout as exc:
@@ -248,3 +262,14 @@ class ProviderClient:
                 provider=action.provider,
             ) from exc
         return parse_response(action, resp.status_code, resp.headers, content)
+
+    def call(
+        self,
+        action: Action,
+        params: Mapping[str, Any],
+        credentials: Credentials,
+        now: datetime,
+        timeout: tuple[float, float] | None = None,
+    ) -> ProviderResponse:
+        """Sign and send at once (the CLI, tests): `ready` then `send`."""
+        return self.send(self.ready(action, params, credentials, now), timeout=timeout)

@@ -21,6 +21,11 @@ from livectl.providers.signing import Credentials
 
 Observer = Callable[[str, float, LivectlError | None], None]
 
+# The oldest signature a call may go out with, in seconds: a call that waited longer for its grant signs again.
+# TC3 refuses an X-TC-Timestamp more than 5 minutes off (AuthFailure.SignatureExpire; the emulator holds Volcengine's
+# X-Date to the same); a minute leaves the rest for our clock's skew.
+RESIGN_AFTER = 60.0
+
 
 @dataclass
 class Outcome:
@@ -44,8 +49,9 @@ class Outcome:
 
 @dataclass
 class _Caller:
-    """Sends one action's calls for `perform`: each attempt waits for its limiter, re-signs, respects the
-    deadline and the minimum call budget, is counted and is reported to `observe`."""
+    """Sends one action's calls for `perform`: each attempt signs afresh and prepares its request, then waits
+    for its limiter's grant and only sends after it; it respects the deadline and the minimum call budget, is
+    counted and is reported to `observe`."""
 
     client: ProviderClient
     credentials: Credentials
@@ -72,23 +78,29 @@ class _Caller:
     def _attempt(
         self, act: Action, params: Mapping[str, Any], gate: WindowLimiter | None, at: datetime
     ) -> ProviderResponse:
+        # Sign and prepare BEFORE the grant: the provider counts arrivals, so the time from grant to wire must stay
+        # far inside the limiter's window margin, whatever the CPU contention between a container's threads.
+        ready = self.client.ready(act, params, self.credentials, at)
+        signed = self.monotonic()
         if gate is not None:
             gate.acquire(self.deadline - self.min_call_budget)
-        if self.deadline - self.monotonic() < self.min_call_budget:
+        granted = self.monotonic()
+        if self.deadline - granted < self.min_call_budget:
             raise TransientProviderError(
                 f"{act.name}: not enough time left for a call; handed back", code="DeadlineExceeded"
             )
+        if granted - signed > RESIGN_AFTER:  # a long wait for the grant (not in a Lambda's 30 s): sign again
+            ready = self.client.ready(act, params, self.credentials, self.now())
         self.calls += 1
         # Never let one HTTP read outlive the invocation's budget.
-        remaining = max(0.5, self.deadline - self.monotonic())
+        remaining = max(0.5, self.deadline - granted)
         timeout = (min(self.client.timeout[0], remaining), min(self.client.timeout[1], remaining))
-        started = self.monotonic()
         try:
-            response = self.client.call(act, params, self.credentials, at, timeout=timeout)
+            response = self.client.send(ready, timeout=timeout)
         except LivectlError as exc:
-            self._observed(act, started, exc)
+            self._observed(act, granted, exc)
             raise
-        self._observed(act, started, None)
+        self._observed(act, granted, None)
         return response
 
     def _observed(self, act: Action, started: float, error: LivectlError | None) -> None:

@@ -8,8 +8,9 @@ that fell behind, after a slow ledger write or a batch boundary, catch up inside
 that time for good; over a long run it uses the whole share, `share / (1 + margin)` calls per second.
 
 The log alone hands a full window's slots out at one instant, and the provider counts ARRIVALS: a burst of ten
-calls sent at once reaches it spread by the senders' contention (threads, signing, the loaded CPU), so the last
-of one window's burst can land within a second of the first of the next and be throttled. A minimum spacing
+calls sent at once reaches it spread by the senders' contention (threads, the loaded CPU), so the last of one
+window's burst can land within a second of the first of the next and be throttled. Callers therefore sign and
+prepare a request before taking its grant (`operations.perform`), so that only the send follows it. A minimum spacing
 between grants of one container (`spacing`; the container sets half the fair interval window / share,
 `Settings.rate_pacing`) sends each call alone, so a grant's arrival follows it closely; at half the fair
 interval a container that fell behind can still catch up inside the window at twice its pace. Each container
