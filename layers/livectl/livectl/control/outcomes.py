@@ -13,6 +13,7 @@ metric set under one lock when the record is done (`livectl.control.metrics`).
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +32,8 @@ from livectl.store.ledger import PUBLISH_IN_PROGRESS, PUBLISH_LEASE
 # invocations never flush, clear or relabel each other's values. This one is the sink of process_command
 # called on its own (tests).
 metrics = Metrics()
-_logger: Logger | None = None
+_loggers: dict[str, Logger] = {}
+_loggers_lock = threading.Lock()
 
 METRICS = {
     "done": cm.APPLIED,
@@ -51,12 +53,16 @@ LOG_LINES = {  # (level, message) per kind of outcome
 }
 
 
-def log() -> Logger:
-    """A child of the handler's Logger (`<service>.control`), made on first use so the service name is known."""
-    global _logger
-    if _logger is None:
-        _logger = Logger(child=True)
-    return _logger
+def log(service: str = "") -> Logger:
+    """A child of the handler's Logger (`<service>.<module>`), one per service, made on first use. The service is
+    the function's own (`Settings.service`, read with the function's env): where one process runs many functions
+    without POWERTOOLS_SERVICE_NAME in its own env (the local stack), a child named after the process env would
+    hang under no handler and its lines would vanish. Empty: Powertools reads the env, as a handler's Logger does."""
+    with _loggers_lock:
+        found = _loggers.get(service)
+        if found is None:
+            found = _loggers[service] = Logger(service=service or None, child=True)
+        return found
 
 
 def log_keys(command: Command, **more: Any) -> dict[str, Any]:
@@ -77,7 +83,7 @@ def record(
     back). A copy of a command whose other copy is publishing right now is handed back (`PublishInProgress`)."""
     if verdict.outcome.detail_type is None:
         counted.count(METRICS[verdict.kind])
-        _log(verdict)
+        _log(verdict, box.settings.service)
         _note(box, verdict)
         return {}
     try:
@@ -86,14 +92,14 @@ def record(
         if exc.code == PUBLISH_IN_PROGRESS:
             counted.count(cm.RETRIED)
             keys = log_keys(verdict.command) if verdict.command is not None else {"key": verdict.key}
-            log().info("outcome being published by another copy; handed back to the queue", extra=keys)
+            log(box.settings.service).info("outcome being published by another copy; handed back", extra=keys)
         raise
     counted.count(METRICS[verdict.kind])
     if first and verdict.late:  # a redelivered duplicate is not a second stop
         counted.lateness(verdict.late["lateness_ms"])
     if first and verdict.kind == "done" and verdict.command is not None and verdict.command.via == "guard":
         counted.count(cm.GUARD_FIRED)  # the guard stopped what outlived its budget
-    _log(verdict)
+    _log(verdict, box.settings.service)
     return verdict.summary()
 
 
@@ -108,10 +114,10 @@ def _note(box: Container, verdict: Verdict) -> None:
         )
         box.ledger.record_failure(verdict.at, command.key, failure)
     except LivectlError:
-        log().warning("ledger note failed", extra=log_keys(command))
+        log(box.settings.service).warning("ledger note failed", extra=log_keys(command))
 
 
-def _log(verdict: Verdict) -> None:
+def _log(verdict: Verdict, service: str) -> None:
     level, message = LOG_LINES[verdict.kind]
     command = verdict.command
     if command is None:
@@ -122,7 +128,7 @@ def _log(verdict: Verdict) -> None:
         keys = log_keys(
             command, outcome=verdict.kind, state=state, error_code=code, receive_count=verdict.receive_count
         )
-    getattr(log(), level)(message, extra=keys)
+    getattr(log(service), level)(message, extra=keys)
 
 
 def ended_before_the_guard(box: Container, command: Command) -> bool:

@@ -135,7 +135,7 @@ def handle_event(
                     sink=sink,
                 )
 
-            return run_batch(event, context, box, process, log())
+            return run_batch(event, context, box, process, log(box.settings.service))
         return process_command(event, context=context, action_name=action_name, container=box, sink=sink)
     finally:
         if sink.metric_set:  # an invocation that counted nothing (handed back unread) prints nothing
@@ -226,7 +226,7 @@ def _process(
         reason = f"id {command.id!r} was already used for a different command"
         return record(box, verdict.rejected(body, "id", reason, now, action_name, message_id), counted, lease)
     except IdempotencyAlreadyInProgressError:
-        log().info("command in progress elsewhere; retry later", extra=log_keys(command))
+        log(box.settings.service).info("command in progress elsewhere; retry later", extra=log_keys(command))
         counted.count(cm.RETRIED)
         raise
     except IdempotencyPersistenceLayerError as exc:
