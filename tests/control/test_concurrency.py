@@ -268,6 +268,29 @@ def test_the_log_check_holds_whatever_an_earlier_test_left_in_the_logging_state(
     check_log_lines_and_metrics_per_record(stack, emu, capsys, monkeypatch)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="livectl local: outcomes.log() names its child Logger after POWERTOOLS_SERVICE_NAME at first use, which "
+    "the stack's process env lacks (issue 12 follow-up; outcomes.py and local/* belong to other helpers)",
+)
+def test_control_lines_reach_the_functions_logger_when_the_process_env_names_no_service(
+    stack, emu, capsys, caplog, monkeypatch
+):
+    """As in `livectl local`: the function's module was imported under the template's env (its Logger and
+    SETTINGS say "livectl"), but the process that runs the invocation has no POWERTOOLS_SERVICE_NAME."""
+    import dataclasses
+
+    from functions.stop_pull_record import app
+
+    fresh_log_capture(capsys, caplog, monkeypatch)
+    monkeypatch.setattr(app, "SETTINGS", dataclasses.replace(stack.settings, service="livectl"))
+    monkeypatch.delenv("POWERTOOLS_SERVICE_NAME")
+    emu.add_task("pull_record", "no-env")
+    assert app.handler(batch(("m-no-env", stop("no-env"))), FakeContext()) == {"batchItemFailures": []}
+    applied = [x for x in json_lines(capsys) if x.get("message") == "command applied"]
+    assert [x.get("message_id") for x in applied] == ["m-no-env"]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # AWS calls per command
 # ---------------------------------------------------------------------------------------------------------
