@@ -7,6 +7,7 @@ answers late (the emulator's `latency_ms`, or a delay in front of the real clien
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -184,36 +185,114 @@ def test_concurrent_idempotency_keys_do_not_cross(stack, emu):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_log_lines_carry_their_own_records_message_id_and_metrics_count_every_record(
-    stack, emu, capsys, caplog, monkeypatch
-):
-    from functions.stop_pull_record import app
+def fresh_log_capture(capsys: Any, caplog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undo what earlier tests of this process leave in the logging state the log lines depend on:
+    - the control Logger (`outcomes.log()`) is a child Logger made on first use and kept for the process, named
+      after POWERTOOLS_SERVICE_NAME as it was then. A local stack's invocation (tests/local) makes it with no
+      service in the process env ("service_undefined"), and the control lines then bypass the functions' "livectl"
+      Logger: none reaches stdout. Dropped here, it is made again under this stack's env.
+    - the "livectl" Logger's level (a local stack may leave it at ERROR) and its handler's stream (bound to the
+      stdout capture of the test that first imported a function)."""
+    from livectl.control import outcomes
 
-    caplog.set_level(logging.INFO, logger="livectl")  # another test's local stack may have left it at ERROR
-    for handler in logging.getLogger("livectl").handlers:  # made under an earlier test's captured stdout
+    monkeypatch.setattr(outcomes, "_logger", None)
+    caplog.set_level(logging.INFO, logger="livectl")
+    for handler in logging.getLogger("livectl").handlers:
         if isinstance(handler, logging.StreamHandler):
             monkeypatch.setattr(handler, "stream", sys.stdout)
+    capsys.readouterr()
+
+
+def json_lines(capsys: Any) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+
+
+def check_log_lines_and_metrics_per_record(stack: Any, emu: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two batches of ten records in flight together through the real handler, then a direct invocation: each
+    "command applied" line carries its own record's message_id, the invocation's EMF counts every record once,
+    and no record's key outlives its record."""
+    from functions.stop_pull_record import app
+
     slow_provider(emu, 50)
     monkeypatch.setattr(app, "SETTINGS", stack.settings)
     for round_ in range(2):  # twice: the worker threads are reused, their keys must not be
         owner = {f"msg-{round_}-{i}": f"log-{round_}-{i}" for i in range(10)}
         for task in owner.values():
             emu.add_task("pull_record", task)
-        control.metrics.clear_metrics()  # what earlier tests' bare handle_event calls left in the shared set
         capsys.readouterr()
         event = batch(*((mid, stop(t)) for mid, t in owner.items()))
         assert app.handler(event, FakeContext()) == {"batchItemFailures": []}
-        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+        lines = json_lines(capsys)
         applied = [x for x in lines if x.get("message") == "command applied"]
-        assert len(applied) == len(owner)
-        assert all(owner[x["message_id"]] == x["task_id"] for x in applied)
+        assert sorted(x.get("task_id") for x in applied) == sorted(owner.values())
+        assert all(owner.get(x.get("message_id")) == x["task_id"] for x in applied)
         [emf] = [x for x in lines if "_aws" in x]
         assert emf["CommandsApplied"] == [1.0] * len(owner)  # one per record, none lost between threads
     capsys.readouterr()
     app.handler(stop("log-0-0", id="direct"), FakeContext())  # a direct invocation after the batches
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    lines = json_lines(capsys)
     assert [x for x in lines if x.get("message") == "command applied"]
     assert all("message_id" not in x for x in lines)  # no record's key leaked into it
+
+
+def test_log_lines_carry_their_own_records_message_id_and_metrics_count_every_record(
+    stack, emu, capsys, caplog, monkeypatch
+):
+    fresh_log_capture(capsys, caplog, monkeypatch)
+    check_log_lines_and_metrics_per_record(stack, emu, capsys, monkeypatch)
+
+
+def control_logger_made_without_a_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a local stack's invocation leaves (its process env has no POWERTOOLS_SERVICE_NAME; the functions' own
+    Loggers got "livectl" from the template's env at import)."""
+    from livectl.control import outcomes
+
+    monkeypatch.setattr(outcomes, "_logger", None)
+    with monkeypatch.context() as env:
+        env.delenv("POWERTOOLS_SERVICE_NAME")
+        assert outcomes.log().service == "service_undefined"
+
+
+def handler_bound_to_an_earlier_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    for handler in logging.getLogger("livectl").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            monkeypatch.setattr(handler, "stream", io.StringIO())
+
+
+@pytest.mark.parametrize("leftover", [control_logger_made_without_a_service, handler_bound_to_an_earlier_capture])
+def test_the_log_check_holds_whatever_an_earlier_test_left_in_the_logging_state(
+    leftover, stack, emu, capsys, caplog, monkeypatch
+):
+    """The flaky failure of the test above (it failed after tests/local, passed alone): an earlier test's leftover,
+    reproduced here in the test itself, must not decide the outcome of the per-record log check."""
+    from functions.stop_pull_record import app  # noqa: F401 - its "livectl" Logger exists, as in any earlier run
+
+    leftover(monkeypatch)
+    fresh_log_capture(capsys, caplog, monkeypatch)
+    check_log_lines_and_metrics_per_record(stack, emu, capsys, monkeypatch)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="livectl local: outcomes.log() names its child Logger after POWERTOOLS_SERVICE_NAME at first use, which "
+    "the stack's process env lacks (issue 12 follow-up; outcomes.py and local/* belong to other helpers)",
+)
+def test_control_lines_reach_the_functions_logger_when_the_process_env_names_no_service(
+    stack, emu, capsys, caplog, monkeypatch
+):
+    """As in `livectl local`: the function's module was imported under the template's env (its Logger and
+    SETTINGS say "livectl"), but the process that runs the invocation has no POWERTOOLS_SERVICE_NAME."""
+    import dataclasses
+
+    from functions.stop_pull_record import app
+
+    fresh_log_capture(capsys, caplog, monkeypatch)
+    monkeypatch.setattr(app, "SETTINGS", dataclasses.replace(stack.settings, service="livectl"))
+    monkeypatch.delenv("POWERTOOLS_SERVICE_NAME")
+    emu.add_task("pull_record", "no-env")
+    assert app.handler(batch(("m-no-env", stop("no-env"))), FakeContext()) == {"batchItemFailures": []}
+    applied = [x for x in json_lines(capsys) if x.get("message") == "command applied"]
+    assert [x.get("message_id") for x in applied] == ["m-no-env"]
 
 
 # ---------------------------------------------------------------------------------------------------------
