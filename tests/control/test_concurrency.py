@@ -186,16 +186,10 @@ def test_concurrent_idempotency_keys_do_not_cross(stack, emu):
 
 
 def fresh_log_capture(capsys: Any, caplog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Undo what earlier tests of this process leave in the logging state the log lines depend on:
-    - the control Logger (`outcomes.log()`) is a child Logger made on first use and kept for the process, named
-      after POWERTOOLS_SERVICE_NAME as it was then. A local stack's invocation (tests/local) makes it with no
-      service in the process env ("service_undefined"), and the control lines then bypass the functions' "livectl"
-      Logger: none reaches stdout. Dropped here, it is made again under this stack's env.
-    - the "livectl" Logger's level (a local stack may leave it at ERROR) and its handler's stream (bound to the
-      stdout capture of the test that first imported a function)."""
-    from livectl.control import outcomes
-
-    monkeypatch.setattr(outcomes, "_logger", None)
+    """Undo what earlier tests of this process leave in the logging state the log lines depend on: the "livectl"
+    Logger's level (a local stack may leave it at ERROR) and its handler's stream (bound to the stdout capture of
+    the test that first imported a function). The control Logger itself is the function's service's
+    (`outcomes.log(service)`): what a local stack made before cannot reach it."""
     caplog.set_level(logging.INFO, logger="livectl")
     for handler in logging.getLogger("livectl").handlers:
         if isinstance(handler, logging.StreamHandler):
@@ -247,7 +241,7 @@ def control_logger_made_without_a_service(monkeypatch: pytest.MonkeyPatch) -> No
     Loggers got "livectl" from the template's env at import)."""
     from livectl.control import outcomes
 
-    monkeypatch.setattr(outcomes, "_logger", None)
+    monkeypatch.setattr(outcomes, "_loggers", {})
     with monkeypatch.context() as env:
         env.delenv("POWERTOOLS_SERVICE_NAME")
         assert outcomes.log().service == "service_undefined"
@@ -272,11 +266,6 @@ def test_the_log_check_holds_whatever_an_earlier_test_left_in_the_logging_state(
     check_log_lines_and_metrics_per_record(stack, emu, capsys, monkeypatch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="livectl local: outcomes.log() names its child Logger after POWERTOOLS_SERVICE_NAME at first use, which "
-    "the stack's process env lacks (issue 12 follow-up; outcomes.py and local/* belong to other helpers)",
-)
 def test_control_lines_reach_the_functions_logger_when_the_process_env_names_no_service(
     stack, emu, capsys, caplog, monkeypatch
 ):

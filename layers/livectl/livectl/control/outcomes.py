@@ -13,6 +13,7 @@ metric set under one lock when the record is done (`livectl.control.metrics`).
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 from typing import Any
@@ -57,11 +58,13 @@ def log(service: str = "") -> Logger:
     """A child of the handler's Logger (`<service>.<module>`), one per service, made on first use. The service is
     the function's own (`Settings.service`, read with the function's env): where one process runs many functions
     without POWERTOOLS_SERVICE_NAME in its own env (the local stack), a child named after the process env would
-    hang under no handler and its lines would vanish. Empty: Powertools reads the env, as a handler's Logger does."""
+    hang under no handler and its lines would vanish. Empty: the process env's, as Powertools reads it for a
+    handler's Logger (looked up each time: a Logger made under another env must not answer for this one)."""
+    name = service or os.environ.get("POWERTOOLS_SERVICE_NAME", "")
     with _loggers_lock:
-        found = _loggers.get(service)
+        found = _loggers.get(name)
         if found is None:
-            found = _loggers[service] = Logger(service=service or None, child=True)
+            found = _loggers[name] = Logger(service=name or None, child=True)
         return found
 
 
