@@ -1,4 +1,5 @@
-"""LocalStack: the whole livectl stack in one process on 127.0.0.1, wired from template.yaml.
+"""LocalStack: the whole livectl stack on 127.0.0.1, wired from template.yaml, in this process (moto and the emulator
+in child processes of their own with `LocalConfig.moto_processes` / `emulator_process`).
 
     stack = LocalStack(LocalConfig(moto_port=0, webhook_port=0, emulator_port=0)).start()
     ... stack.outputs["StopPullRecordQueueUrl"], stack.webhook_url, stack.emulator_url ...
