@@ -89,9 +89,12 @@ def test_health_names_the_serving_process(twins: tuple[Emulator, EmulatorClient]
 def test_a_child_on_a_taken_port_says_so_and_does_not_take_the_other_emulator_for_itself() -> None:
     with Emulator(port=0, callback_url=None) as other:
         child = EmulatorProcess(port=other.port)
-        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{other.port}"):
-            child.wait_up()
-    assert child.proc.returncode is not None
+        try:
+            with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{other.port}"):
+                child.wait_up()
+            assert child.proc.returncode is not None
+        finally:
+            child.stop()  # had it taken the other for itself, it would bind once the other stops
 
 
 def test_a_child_serves_in_its_own_process_until_stopped() -> None:

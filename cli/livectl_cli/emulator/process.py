@@ -150,6 +150,9 @@ class EmulatorProcess(EmulatorClient):
             env={**os.environ, "PYTHONPATH": _python_path()},
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
+            # Out of the terminal's process group: Ctrl-C reaches the parent, which stops its pollers before it
+            # stops this child (in the group, the child died first and in-flight provider calls failed).
+            start_new_session=True,
         )
         super().__init__(f"http://{host}:{port}")
 
