@@ -1,7 +1,7 @@
 """The local stack with the emulator in a process of its own (`LocalConfig.emulator_process`, what `livectl local`
 starts): `livectl emulator` as a child, configured as the stack would configure one in its process (seed,
 callbacks to the stack's webhook, latency), reached by the functions, read by `stack.emulator` over its admin
-API, and gone when the stack stops."""
+API (its end with the stack: test_local_emulator_process_stop.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import os
 from typing import Any
 
 import pytest
-import requests
 
 from livectl_cli.commands.local import _print_banner
 from livectl_cli.emulator.process import EmulatorClient, EmulatorProcess
-from livectl_cli.local.stack import LocalConfig, LocalStack
+from livectl_cli.local.stack import LocalStack
 from livectl_cli.main import main
-from tests.local.conftest import FAST, task_items, wait_for
+from tests.local.conftest import task_items, wait_for
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator, pytest.mark.slow]
 
@@ -71,12 +70,3 @@ def test_the_banner_reads_the_round_trip_over_http(stack: LocalStack, tmp_path: 
     out = capsys.readouterr().out
     assert f"{stack.emulator_url}   (a process of its own," in out
     assert "volcengine 5±1 ms, trtc 5±1 ms" in out
-
-
-def test_stopping_the_stack_ends_the_emulator_process() -> None:
-    local = LocalStack(LocalConfig(**{**FAST, "emulator_process": True})).start()
-    emulator, url = local.emulator, local.emulator_url
-    local.stop()
-    assert emulator.proc.returncode is not None and local.emulator is None
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"{url}/_emulator/health", timeout=5)
