@@ -1,18 +1,22 @@
 """`livectl local` drain: what a new user sees when the emulator answers after 150 ms (issue 12, "Done when").
 
-The local stack as `livectl local` starts it (`LocalStack`: ThreadedMotoServer, the emulator, the real handlers
-behind the template's event sources with one simulated container per `MaximumConcurrency` worker), its state file
-written as `livectl local` writes it, the emulator at BENCH_LOCALDRAIN_LATENCY ms (default 150) ±20 %. Then, one
+The local stack as `livectl local` starts it (`LocalStack`: moto in two processes of its own, the emulator in one of
+its own (`livectl emulator`, read and set through its admin API), the real handlers behind the template's event
+sources with one simulated container per `MaximumConcurrency` worker), its state file written as `livectl local`
+writes it, the emulator at BENCH_LOCALDRAIN_LATENCY ms (default 150) ±20 %. Then, one
 action at a time: N tasks in the emulator (BENCH_LOCALDRAIN_SECONDS x QPS, default 20 s worth: 1,000
 StopPullRecordTask, 400 DeleteCloudRecording, 400 StopPublishCdnStream), their commands in a JSONL file, and
 `livectl send --file` in a process of its own, as a user types it. Figures per action:
 - drain rate = successful provider stops / (last - first), against the QPS (bar >= 0.95; StopPullRecordTask
   >= 0.9 or the process's ceiling, below);
 - throttling answers / provider calls, and the peak calls in any 1 s (the emulator's rule);
-- the ceiling the stack's one process sets: it holds moto, the emulator, the pollers and the handlers under one
-  GIL, so it cannot use much more than 1 CPU-s per s; its CPU per command gives the rate it could reach at
-  1 CPU-s per s (`ceiling`). A lane whose process ran near 1 CPU-s per s was capped by the harness, not livectl:
-  moto's DynamoDB costs about 6 CPU ms a call and a command makes four.
+- the ceiling the stack's process sets: it holds the pollers, the clock and the handlers under one GIL, so it
+  cannot use much more than 1 CPU-s per s; its CPU per command gives the rate it could reach at 1 CPU-s per s
+  (`ceiling`). Beside it, each process of the harness (moto's two, the emulator's): a lane whose process ran near
+  1 CPU-s per s was capped by the harness, not livectl (moto's DynamoDB costs about 6 CPU ms a call).
+BENCH_LOCALDRAIN_MOTO=thread / BENCH_LOCALDRAIN_EMULATOR=thread put moto / the emulator back in the stack's process
+(`livectl local --moto-in-process` / `--emulator-in-process`); in there the emulator's arrival stamps waited for
+the stack's GIL, and its rate check answered "throttled" to bursts livectl had not sent.
 """
 
 from __future__ import annotations
@@ -87,11 +91,12 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
     qps = ACTIONS[action].qps
     n = FIXED_N or max(10, round(SECONDS * qps))
     task_ids = [f"local-{action}-{i}" for i in range(n)]
-    for task_id in task_ids:
-        stack.emulator.add_task(kind, task_id)
+    stack.emulator.add_tasks([{"kind": kind, "task_id": task_id} for task_id in task_ids])
     commands = workdir / f"{action}.jsonl"
     commands.write_text("".join(json.dumps({"action": action, "params": params(t)}) + "\n" for t in task_ids))
     others = {"moto " + ("AWS" if i == 0 else "DynamoDB"): m.pid for i, m in enumerate(stack.moto_processes)}
+    if stack.config.emulator_process:
+        others["emulator"] = stack.emulator.pid
     cpu0, wall0 = cpu_seconds(), time.monotonic()
     others0 = {name: cpu_seconds(pid) for name, pid in others.items()}
     profile = None
@@ -151,6 +156,7 @@ def run() -> list[dict[str, Any]]:
     config = LocalConfig(
         moto_port=0,
         moto_processes=os.environ.get("BENCH_LOCALDRAIN_MOTO", "process") == "process",  # as `livectl local`
+        emulator_process=os.environ.get("BENCH_LOCALDRAIN_EMULATOR", "process") == "process",  # likewise
         emulator_port=0,
         webhook_port=0,
         failed_visibility=1,

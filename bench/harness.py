@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -31,33 +29,12 @@ for _path in LOCAL_PATHS:
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from livectl_cli.emulator.process import EmulatorProcess as _EmulatorProcess  # noqa: E402
 from livectl_cli.local.moto_server import MotoProcess as _MotoProcess  # noqa: E402
-from livectl_cli.local.moto_server import free_port  # noqa: E402
 
 
 def MotoProcess() -> _MotoProcess:  # the benches' name for "a moto server, started and answering"
     return _MotoProcess().wait_up()
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    for _ in range(400):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own server on 127.0.0.1
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:  # a loaded machine: the figures are in, do not lose them to this
-        proc.kill()
-        proc.wait()
 
 
 class TableRouter:
@@ -98,49 +75,13 @@ class TableRouter:
             request.url = urllib.parse.urlunsplit((target.scheme, target.netloc, *parts[2:]))
 
 
-class EmulatorProcess:
-    """`livectl emulator` in a process of its own; the same operations as `Emulator`'s in-process ones, through
-    the admin API (docs/emulator.md)."""
+class EmulatorProcess(_EmulatorProcess):
+    """`livectl emulator` in a process of its own, started and answering (livectl_cli.emulator.process): the same
+    operations as `Emulator`'s in-process ones, through the admin API (docs/emulator.md)."""
 
     def __init__(self, seed: int = 0) -> None:
-        port = free_port()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([*(str(p) for p in LOCAL_PATHS), env.get("PYTHONPATH", "")])
-        command = [sys.executable, "-m", "livectl_cli.main", "emulator", "--port", str(port), "--seed", str(seed)]
-        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{port}"
-        _wait_up(f"{self.url}/_emulator/health", self.proc, "livectl emulator")
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _admin(self, method: str, route: str, doc: Any = None, **query: str) -> Any:
-        url = f"{self.url}/_emulator/{route}"
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        body = json.dumps(doc).encode() if doc is not None else None
-        request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - local
-        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - our own emulator on 127.0.0.1
-            return json.loads(answer.read() or b"null")
-
-    def reset(self) -> None:
-        self._admin("POST", "reset")
-
-    def configure(self, **config: Any) -> dict[str, Any]:
-        answer: dict[str, Any] = self._admin("POST", "config", config)
-        return answer
-
-    def add_tasks(self, specs: list[dict[str, Any]]) -> None:
-        for start in range(0, len(specs), 500):
-            self._admin("POST", "tasks", specs[start : start + 500])
-
-    def calls(self, action: str | None = None) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._admin("GET", "calls", **({"action": action} if action else {}))
-        return found
-
-    def stop(self) -> None:
-        _stop(self.proc)
+        super().__init__(seed=seed)
+        self.wait_up()
 
 
 @contextlib.contextmanager

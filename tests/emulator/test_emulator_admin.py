@@ -185,7 +185,8 @@ def test_stop_is_clean_even_with_a_delayed_call_in_flight():
 def test_context_manager_and_ephemeral_ports():
     with Emulator(port=0) as a, Emulator(port=0) as b:
         assert a.url != b.url
-        assert requests.get(f"{a.url}/_emulator/health", timeout=5).json() == {"ok": True, "url": a.url}
+        health = requests.get(f"{a.url}/_emulator/health", timeout=5).json()
+        assert health == {"ok": True, "url": a.url, "pid": os.getpid(), "callbacks_pending": 0}
 
 
 def test_cli_help_has_an_example():

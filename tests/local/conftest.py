@@ -1,6 +1,6 @@
 """What the local-stack tests share: `stack`, one stack per module started in this process on ephemeral ports
 with the operator commands pointed at it (a module overrides `stack_config` for its own settings, and may do
-something first there); waiting for a condition; running `livectl` in-process."""
+something first there); waiting for a condition; running `livectl` in-process; a task's ledger items."""
 
 from __future__ import annotations
 
@@ -64,6 +64,14 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     out, err = capsys.readouterr()
     assert code == 0, err
     return out
+
+
+def task_items(capsys: pytest.CaptureFixture[str], task_id: str, provider: str) -> list[dict[str, Any]]:
+    """`livectl task ID --json`'s items, or [] while the task is not in the ledger yet (exit 2)."""
+    capsys.readouterr()
+    code = main(["task", task_id, "--provider", provider, "--json"])
+    out = capsys.readouterr().out
+    return json.loads(out)[provider] if code == 0 else []
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:

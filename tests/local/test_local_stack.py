@@ -20,7 +20,7 @@ from livectl.providers.signing import trtc_callback_sign
 from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 from livectl_cli.local.stack import LocalStack
 from livectl_cli.main import main
-from tests.local.conftest import cli_json
+from tests.local.conftest import cli_json, task_items
 from tests.local.conftest import wait_for as settle
 
 pytestmark = [pytest.mark.aws, pytest.mark.emulator]
@@ -52,14 +52,6 @@ def stack_config() -> dict[str, Any]:
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
     return settle(predicate, timeout, every=0.1)
-
-
-def task_items(capsys: pytest.CaptureFixture[str], task_id: str, provider: str) -> list[dict[str, Any]]:
-    """`livectl task ID --json`'s items, or [] while the task is not in the ledger yet (exit 2)."""
-    capsys.readouterr()
-    code = main(["task", task_id, "--provider", provider, "--json"])
-    out = capsys.readouterr().out
-    return json.loads(out)[provider] if code == 0 else []
 
 
 def settled_state(capsys: pytest.CaptureFixture[str], task_id: str, provider: str) -> dict[str, Any] | None:

@@ -21,20 +21,25 @@ example:
   livectl events --follow
 
 Starts on 127.0.0.1: moto (SQS, Scheduler, DynamoDB, EventBridge, Secrets Manager) with the stack's resources
-from template.yaml, the provider emulator (callbacks to the local webhook), the real handlers behind one
+from template.yaml, the provider emulator (callbacks to the local webhook; moto and the emulator each in
+processes of their own unless --moto-in-process / --emulator-in-process), the real handlers behind one
 poller per SQS event source, a clock that fires due one-time schedules, and the HttpApi route. Writes
 .livectl-local.json (endpoints + outputs) so the operator commands find it; removes it on Ctrl-C.
 """
 
 
 def _print_banner(stack: Any, state_file: Path) -> None:
+    from livectl_cli.emulator import latency
+
     s = stack.state()
     print("livectl local stack is up")
     print(f"  AWS (moto)       {s['aws_endpoint']}   region {s['region']}")
     if s.get("dynamodb_endpoint"):
         print(f"  DynamoDB (moto)  {s['dynamodb_endpoint']}   (a moto process of its own)")
-    print(f"  emulator         {s['emulator_url']}   (admin API: {s['emulator_url']}/_emulator/tasks)")
-    print(f"  round trip       {stack.emulator.core.latency.describe()}   (POST /_emulator/config to change)")
+    apart = "a process of its own, " if stack.config.emulator_process else ""
+    print(f"  emulator         {s['emulator_url']}   ({apart}admin API: {s['emulator_url']}/_emulator/tasks)")
+    round_trip = latency.describe(stack.emulator.configure())
+    print(f"  round trip       {round_trip}   (POST /_emulator/config to change)")
     print(f"  webhook          {s['webhook_url']}")
     print(f"  functions        {', '.join(stack.functions)}")
     if stack.skipped:
@@ -58,6 +63,7 @@ def run_local(args: argparse.Namespace) -> int:
         template=Path(args.template) if args.template else None,
         moto_port=args.aws_port,
         moto_processes=not args.moto_in_process,
+        emulator_process=not args.emulator_in_process,
         emulator_port=args.emulator_port,
         webhook_port=args.webhook_port,
         seed=args.seed,
@@ -70,6 +76,8 @@ def run_local(args: argparse.Namespace) -> int:
         stack.start()
     except OSError as exc:
         raise CliError(f"cannot start the local stack: {exc.strerror or exc} (port in use? see --help)") from exc
+    except RuntimeError as exc:  # a child (moto, the emulator) that did not come up says why in the message
+        raise CliError(f"cannot start the local stack: {exc}") from exc
     state_file = Path(args.state_file or os.environ.get("LIVECTL_LOCAL_STATE") or STATE_FILE).resolve()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job may have it ignored
@@ -107,6 +115,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="one moto in this process, as the tests run it (default: moto in two processes of its own, DynamoDB "
         "apart, so that AWS's stand-in does not share the functions' CPU)",
+    )
+    local.add_argument(
+        "--emulator-in-process",
+        action="store_true",
+        help="the provider emulator in this process, as the tests and the demo run it (default: `livectl emulator` "
+        "in a process of its own, so that its arrival stamps and rate limits do not wait for the functions' CPU)",
     )
     local.add_argument("--seed", type=int, default=7, help="the emulator's seed (fault draws, ids)")
     local.add_argument("--template", help="path to template.yaml (default: found from the current folder)")

@@ -99,6 +99,13 @@ class LatencyModel:
         return out
 
 
+def describe(config: Mapping[str, Any]) -> str:
+    """The banner line for an emulator's configuration (`GET /_emulator/config`, `Emulator.configure()`)."""
+    model = LatencyModel(0)
+    model.configure({"latency": config["latency"]})
+    return model.describe()
+
+
 # ---- command-line flags, shared by `livectl emulator` and `livectl local` ------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("provider round trip (each answer waits LATENCY ± JITTER ms, seeded)")

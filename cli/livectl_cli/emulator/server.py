@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -227,6 +228,9 @@ class Emulator:
     def add_task(self, kind: str, task_id: str, **spec: Any) -> dict[str, Any]:
         return self.core.add_task({"kind": kind, "task_id": task_id, **spec}).as_dict()
 
+    def add_tasks(self, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.core.add_task(spec).as_dict() for spec in specs]
+
     def tasks(self, kind: str | None = None) -> list[dict[str, Any]]:
         return self.core.list_tasks(kind)
 
@@ -269,7 +273,9 @@ class Emulator:
     def _admin(self, method: str, route: str, params: Mapping[str, str], doc: Any) -> Reply:
         core = self.core
         if route == "health" and method == "GET":
-            return _json_reply(200, {"ok": True, "url": self.url})
+            # pid: which process serves (the local stack runs it apart); callbacks_pending: what wait_callbacks reads.
+            health = {"ok": True, "url": self.url, "pid": os.getpid(), "callbacks_pending": core.callbacks.pending()}
+            return _json_reply(200, health)
         if route == "tasks":
             if method == "GET":
                 kind = params.get("kind")

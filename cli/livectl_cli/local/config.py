@@ -49,4 +49,8 @@ class LocalConfig:
     # that AWS's stand-in does not share the functions' GIL: what `livectl local` starts (--moto-in-process
     # for one process). Tests and the demo keep one process, which starts faster.
     moto_processes: bool = False
+    # The emulator as `livectl emulator` in a child process of its own (`stack.emulator` is then an
+    # `EmulatorProcess`: the same methods over its admin API), so that its arrival stamps and per-second rate
+    # check do not wait for the stack's GIL: what `livectl local` starts (--emulator-in-process to keep it here).
+    emulator_process: bool = False
     log: Callable[[str], None] | None = None

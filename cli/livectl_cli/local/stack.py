@@ -1,4 +1,5 @@
-"""LocalStack: the whole livectl stack in one process on 127.0.0.1, wired from template.yaml.
+"""LocalStack: the whole livectl stack on 127.0.0.1, wired from template.yaml, in this process (moto and the emulator
+in child processes of their own with `LocalConfig.moto_processes` / `emulator_process`).
 
     stack = LocalStack(LocalConfig(moto_port=0, webhook_port=0, emulator_port=0)).start()
     ... stack.outputs["StopPullRecordQueueUrl"], stack.webhook_url, stack.emulator_url ...
@@ -305,11 +306,23 @@ class LocalStack:
         kwargs: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": LOCAL_CALLBACK_KEY}
         if cfg.callback_retry_interval is not None:
             kwargs["callback_retry_interval"] = cfg.callback_retry_interval
+        if cfg.emulator_process:
+            self._start_emulator_process(kwargs)
+            return
         if cfg.emulator_latency:
             kwargs["latency"] = cfg.emulator_latency
         self.emulator = Emulator(cfg.host, cfg.emulator_port, cfg.seed, **kwargs)
         self.emulator.start()
         self.emulator_url = str(getattr(self.emulator, "url", "") or f"http://{cfg.host}:{self.emulator.port}")
+
+    def _start_emulator_process(self, kwargs: dict[str, Any]) -> None:
+        """`livectl emulator` as a child; the latency goes through its admin API, as for a given emulator_url."""
+        from livectl_cli.emulator.process import EmulatorProcess
+
+        cfg = self.config
+        self.emulator = EmulatorProcess(cfg.host, cfg.emulator_port, cfg.seed, **kwargs).wait_up()
+        self.emulator_url = self.emulator.url
+        self._configure_emulator()
 
     def _configure_emulator(self) -> None:
         """The running emulator's callbacks go to this stack's webhook (its admin API, docs/emulator.md)."""
