@@ -284,6 +284,31 @@ def test_control_lines_reach_the_functions_logger_when_the_process_env_names_no_
     assert [x.get("message_id") for x in applied] == ["m-no-env"]
 
 
+def test_control_lines_keep_the_functions_logger_level_whatever_the_process_env_says(
+    stack, emu, capsys, caplog, monkeypatch
+):
+    """`livectl local` (quiet handlers) imports the functions with POWERTOOLS_LOG_LEVEL=ERROR in their env, and runs
+    them in a process whose env says nothing: the control lines follow the function's Logger (no INFO line), as they
+    do in Lambda where both read one env. The burst bench printed every "command applied" line before this."""
+    import dataclasses
+
+    from functions.stop_pull_record import app
+    from livectl.control import outcomes
+
+    fresh_log_capture(capsys, caplog, monkeypatch)
+    monkeypatch.setattr(outcomes, "_loggers", {})  # made afresh in this process env
+    monkeypatch.delenv("POWERTOOLS_LOG_LEVEL", raising=False)
+    caplog.set_level(logging.ERROR, logger="livectl")
+    monkeypatch.setattr(app, "SETTINGS", dataclasses.replace(stack.settings, service="livectl"))
+    emu.add_task("pull_record", "quiet")
+    assert app.handler(batch(("m-quiet", stop("quiet"))), FakeContext()) == {"batchItemFailures": []}
+    assert [x for x in json_lines(capsys) if x.get("level") == "INFO"] == []
+    caplog.set_level(logging.INFO, logger="livectl")
+    emu.add_task("pull_record", "loud")
+    assert app.handler(batch(("m-loud", stop("loud"))), FakeContext()) == {"batchItemFailures": []}
+    assert [x.get("message_id") for x in json_lines(capsys) if x.get("message") == "command applied"] == ["m-loud"]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # AWS calls per command
 # ---------------------------------------------------------------------------------------------------------

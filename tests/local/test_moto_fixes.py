@@ -151,3 +151,53 @@ def test_concurrent_deletes_delete_every_message(aws: None) -> None:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     counts = (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"])
     assert counts == ("0", "0")
+
+
+def test_each_expression_text_is_parsed_once_and_every_request_keeps_its_own_values(aws: None) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing import tokens
+
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="leased",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    condition = "attribute_not_exists(pk) OR (published = :false AND lease_end <= :now)"
+    lexed, tokenized = [], []
+    lex, tokenize = ConditionExpressionParser._lex_one_node, tokens.ExpressionTokenizer.make_list
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ConditionExpressionParser, "_lex_one_node", lambda self, text: lexed.append(1) or lex(self, text))
+        patch.setattr(tokens.ExpressionTokenizer, "make_list", lambda text: tokenized.append(1) or tokenize(text))
+
+        def put(now: int) -> bool:
+            item = {"pk": {"S": "k"}, "published": {"BOOL": False}, "lease_end": {"N": str(now + 10)}}
+            values = {":false": {"BOOL": False}, ":now": {"N": str(now)}}
+            try:
+                ddb.put_item(
+                    TableName="leased", Item=item, ConditionExpression=condition, ExpressionAttributeValues=values
+                )
+            except ddb.exceptions.ConditionalCheckFailedException:
+                return False
+            return True
+
+        def mark(value: str) -> None:
+            ddb.update_item(
+                TableName="leased",
+                Key={"pk": {"S": "k"}},
+                UpdateExpression="SET note = :v REMOVE gone",
+                ExpressionAttributeValues={":v": {"S": value}},
+            )
+
+        assert put(100)  # absent
+        first_lexing = len(lexed)
+        assert not put(105)  # under the lease written at 100 (to 110): the same text, other values
+        assert put(110)  # the lease is over
+        mark("one")
+        first_parse = len(tokenized)
+        mark("two")
+    assert len(lexed) == first_lexing  # lexed once (moto alone lexes it at every request)
+    assert len(tokenized) == first_parse  # parsed once
+    item = ddb.get_item(TableName="leased", Key={"pk": {"S": "k"}})["Item"]
+    assert item["lease_end"] == {"N": "120"} and item["note"] == {"S": "two"}  # each request's own values

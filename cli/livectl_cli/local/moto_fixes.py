@@ -37,6 +37,13 @@ moto's.
 - an UpdateExpression's validators (one tree walk each) rebuild their node-type table at every node of the
   tree: each walk builds it once (the tables are constant: node type → the validator's own method).
 
+4. Every DynamoDB request parses its UpdateExpression and lexes its ConditionExpression again, token by token in
+Python, though the ledger's and Powertools' idempotency store's are a handful of constant texts (the publishing
+lease's condition, stop 12, made the ledger's longer: +2 CPU ms per command in moto). Each text is parsed once:
+the UpdateExpression's tree is only read (`find_clauses`) or deep-copied by the validator before it is changed,
+and the lexer's nodes are tuples, handed to the parser in a fresh deque. Measured in-process on 300 ledger writes
+(transaction + published mark): 11.8-13.3 CPU ms a command before, 10.2-12.0 after.
+
 `install()` is idempotent; call it in any process that runs a moto server.
 """
 
@@ -187,6 +194,30 @@ def _mend_update_validation() -> None:
     walker.traverse = traverse
 
 
+def _mend_expression_parsing() -> None:
+    """Parse each UpdateExpression and lex each ConditionExpression once per text (see the module's note 4)."""
+    import collections
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing import expressions
+
+    parser: Any = getattr(expressions, "UpdateExpressionParser")  # noqa: B009 - moto types this module partly
+    parse_update = parser.make.__func__
+    parse_once = functools.lru_cache(maxsize=512)(lambda expression: parse_update(parser, expression))
+    parser.make = classmethod(lambda cls, expression: parse_once(expression))
+
+    lex = ConditionExpressionParser._lex_condition_expression
+
+    @functools.lru_cache(maxsize=512)
+    def lex_once(text: str) -> tuple[Any, ...]:  # the lexer reads nothing but the text
+        return tuple(lex(ConditionExpressionParser(text, {}, {})))
+
+    def lex_condition(self: Any) -> Any:
+        return collections.deque(lex_once(self.condition_expression))
+
+    ConditionExpressionParser._lex_condition_expression = lex_condition  # type: ignore[method-assign]
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -196,6 +227,7 @@ def install() -> None:
     _mend_sqs()
     _mend_dispatch_and_events()
     _mend_update_validation()
+    _mend_expression_parsing()
 
     original = models.DynamoDBBackend.transact_write_items
 

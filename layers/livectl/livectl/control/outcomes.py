@@ -13,6 +13,7 @@ metric set under one lock when the record is done (`livectl.control.metrics`).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from datetime import timedelta
@@ -58,13 +59,17 @@ def log(service: str = "") -> Logger:
     """A child of the handler's Logger (`<service>.<module>`), one per service, made on first use. The service is
     the function's own (`Settings.service`, read with the function's env): where one process runs many functions
     without POWERTOOLS_SERVICE_NAME in its own env (the local stack), a child named after the process env would
-    hang under no handler and its lines would vanish. Empty: the process env's, as Powertools reads it for a
-    handler's Logger (looked up each time: a Logger made under another env must not answer for this one)."""
+    hang under no handler and its lines would vanish. Its level follows that Logger's. Empty: the process env's,
+    as Powertools reads it for a handler's Logger (looked up each time: a Logger made under another env must not
+    answer for this one)."""
     name = service or os.environ.get("POWERTOOLS_SERVICE_NAME", "")
     with _loggers_lock:
         found = _loggers.get(name)
         if found is None:
             found = _loggers[name] = Logger(service=name or None, child=True)
+            # Its level is its parent's (the function's Logger), not this process env's: in Lambda both read the
+            # same env; in the local stack the functions' Loggers are quiet and the process env says nothing.
+            logging.getLogger(found.name).setLevel(logging.NOTSET)
         return found
 
 
