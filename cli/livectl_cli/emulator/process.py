@@ -186,11 +186,7 @@ class EmulatorProcess(EmulatorClient):
 
     def stop(self) -> None:
         """SIGTERM (it closes its connections and callback worker), then wait for it to be gone."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        from livectl_cli.local.moto_server import end_process
+
+        end_process(self.proc)
         self._stderr.close()

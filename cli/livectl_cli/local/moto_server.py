@@ -32,6 +32,17 @@ def reset(endpoint: str) -> None:
         pass
 
 
+def end_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then wait for the child to be gone (SIGKILL after 10 s). A child that already ended is left as is."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class MotoProcess:
     """A moto server in a child process on `host` and `port` (0: a free one); `endpoint` is its URL."""
 
@@ -69,12 +80,7 @@ class MotoProcess:
         reset(self.endpoint)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_process(self.proc)
 
 
 def start_all(ports: list[int], host: str = "127.0.0.1") -> list[MotoProcess]:
