@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
 
 from livectl.control import service as control
+from livectl_cli.emulator.process import EmulatorClient
 
 REGION = "ap-southeast-1"
 LEDGER = "livectl-ledger"
@@ -126,41 +126,11 @@ class Stack:
         return queue, dlq
 
 
-class Emu:
-    """The emulator driven through its admin HTTP API."""
+class Emu(EmulatorClient):
+    """The emulator driven through its admin HTTP API (`livectl_cli.emulator.process.EmulatorClient`)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-
-    def reset(self) -> None:
-        requests.post(f"{self.url}/_emulator/reset", timeout=10).raise_for_status()
-
-    def add_task(self, kind: str, task_id: str, **spec: Any) -> dict[str, Any]:
-        answer = requests.post(
-            f"{self.url}/_emulator/tasks", json={"kind": kind, "task_id": task_id, **spec}, timeout=10
-        )
-        answer.raise_for_status()
-        created: dict[str, Any] = answer.json()
-        return created
-
-    def task(self, kind: str, task_id: str) -> dict[str, Any]:
-        answer = requests.get(f"{self.url}/_emulator/tasks/{kind}/{task_id}", timeout=10)
-        answer.raise_for_status()
-        found: dict[str, Any] = answer.json()
-        return found
-
-    def tasks(self, kind: str) -> list[dict[str, Any]]:
-        answer = requests.get(f"{self.url}/_emulator/tasks", params={"kind": kind}, timeout=10)
-        answer.raise_for_status()
-        found: list[dict[str, Any]] = answer.json()
-        return found
-
-    def calls(self, action: str | None = None) -> list[dict[str, Any]]:
-        query = {"action": action} if action else {}
-        answer = requests.get(f"{self.url}/_emulator/calls", params=query, timeout=10)
-        answer.raise_for_status()
-        log: list[dict[str, Any]] = answer.json()
-        return log
+        super().__init__(url, timeout=10)
 
     def faults(self, doc: object) -> None:
-        requests.post(f"{self.url}/_emulator/faults", json=doc, timeout=10).raise_for_status()
+        self.set_faults(doc)

@@ -24,6 +24,16 @@ def aws() -> Iterator[None]:
         yield
 
 
+def create_keyed_table(ddb: Any, name: str) -> None:
+    """A table keyed by `pk` alone."""
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 class _CountingList(list):  # type: ignore[type-arg]
     """A queue's message list that counts the walks over it."""
 
@@ -80,12 +90,7 @@ def test_an_input_transformer_still_shapes_every_event(aws: None) -> None:
 
 def test_update_validation_still_refuses_and_applies(aws: None) -> None:
     ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_keyed_table(ddb, "t")
     key = {"pk": {"S": "k"}}
     with pytest.raises(ddb.exceptions.ClientError, match="ValidationException"):
         ddb.update_item(TableName="t", Key=key, UpdateExpression="SET a = :missing")
@@ -158,12 +163,7 @@ def test_each_expression_text_is_parsed_once_and_every_request_keeps_its_own_val
     from moto.dynamodb.parsing import tokens
 
     ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName="leased",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_keyed_table(ddb, "leased")
     condition = "attribute_not_exists(pk) OR (published = :false AND lease_end <= :now)"
     lexed, tokenized = [], []
     lex, tokenize = ConditionExpressionParser._lex_one_node, tokens.ExpressionTokenizer.make_list

@@ -31,6 +31,14 @@ from livectl.webhook.callbacks import LOCAL_CALLBACK_KEY
 BULK = 500  # tasks per POST /_emulator/tasks
 
 
+class AdminError(ValueError):
+    """The admin API refused: `status` is the HTTP status, the text the emulator's own error."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class EmulatorClient:
     """An emulator's admin API at `url` (one it did not start: `livectl emulator`, or `EmulatorProcess`)."""
 
@@ -41,7 +49,7 @@ class EmulatorClient:
     def admin(
         self, method: str, route: str, doc: Any = None, query: dict[str, Any] | None = None, timeout: float = 0
     ) -> Any:
-        """One admin call; its JSON answer. A 4xx/5xx answer raises ValueError with the emulator's own error."""
+        """One admin call; its JSON answer. A 4xx/5xx answer raises `AdminError` with the emulator's own error."""
         url = f"{self.url}/_emulator/{route}"
         given = {k: v for k, v in (query or {}).items() if v is not None}
         if given:
@@ -53,7 +61,7 @@ class EmulatorClient:
                 return json.loads(answer.read() or b"null")
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")
-            raise ValueError(f"emulator {method} /_emulator/{route}: HTTP {exc.code} {detail}") from None
+            raise AdminError(f"emulator {method} /_emulator/{route}: HTTP {exc.code} {detail}", exc.code) from None
 
     def health(self) -> dict[str, Any]:
         answer: dict[str, Any] = self.admin("GET", "health")
@@ -80,8 +88,8 @@ class EmulatorClient:
         route = f"tasks/{urllib.parse.quote(kind, safe='')}/{urllib.parse.quote(task_id, safe='')}"
         try:
             found: dict[str, Any] = self.admin("GET", route)
-        except ValueError as exc:
-            if "HTTP 404" in str(exc):
+        except AdminError as exc:
+            if exc.status == 404:
                 return None
             raise
         return found

@@ -326,17 +326,11 @@ class LocalStack:
 
     def _configure_emulator(self) -> None:
         """The running emulator's callbacks go to this stack's webhook (its admin API, docs/emulator.md)."""
-        import json
-        import urllib.request
+        from livectl_cli.emulator.process import EmulatorClient
 
-        cfg = self.config
         doc: dict[str, Any] = {"callback_url": self.webhook_url, "callback_key": LOCAL_CALLBACK_KEY}
-        doc.update(cfg.emulator_latency or {})
-        request = urllib.request.Request(  # noqa: S310 - the emulator the caller started
-            f"{self.emulator_url}/_emulator/config", data=json.dumps(doc).encode(), method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the emulator the caller started
-            pass
+        doc.update(self.config.emulator_latency or {})
+        EmulatorClient(self.emulator_url, timeout=10).configure(**doc)
 
     def stop(self) -> None:
         if self.queue_metrics:
