@@ -101,3 +101,41 @@ def test_a_batch_received_ahead_goes_back_when_the_poller_stops(queue: tuple[Any
     run(sqs, url, arn, function, until=lambda: visible_and_in_flight(sqs, url) == (0, 20))
     assert len(function.runs) == 1
     assert visible_and_in_flight(sqs, url) == (10, 0)
+
+
+class RecordingSqs:
+    """The SQS client, noting each ReceiveMessage's WaitTimeSeconds."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
+        self.waits: list[int] = []
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        self.waits.append(kwargs["WaitTimeSeconds"])
+        return self.sqs.receive_message(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sqs, name)
+
+
+def test_an_idle_poller_long_polls_and_a_message_sent_meanwhile_is_taken_by_that_poll(
+    queue: tuple[Any, str, str],
+) -> None:
+    sqs, url, arn = queue
+    recording = RecordingSqs(sqs)
+    function = SlowFunction(sqs, url, 0.0)
+    source = SqsSource("q", arn, batch_size=10, report_batch_item_failures=True, maximum_concurrency=1)
+    poller = SqsPoller(function, source, url, recording, region=REGION, poll_interval=0.05)  # type: ignore[arg-type]
+    poller.start()
+    try:
+        time.sleep(2.5)  # idle: each receive waits its 1 s on the empty queue
+        idle_receives = len(recording.waits)
+        send(sqs, url, 1)
+        deadline = time.monotonic() + 10
+        while not function.runs and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        poller.stop()
+    assert function.runs, "the message sent during a long poll was never invoked"
+    assert recording.waits[0] == 1 and set(recording.waits[:idle_receives]) == {1}
+    assert 2 <= idle_receives <= 4  # 2.5 s idle: about one receive a second (at 0.05 s polls it was ~50)

@@ -201,3 +201,40 @@ def test_each_expression_text_is_parsed_once_and_every_request_keeps_its_own_val
     assert len(tokenized) == first_parse  # parsed once
     item = ddb.get_item(TableName="leased", Key={"pk": {"S": "k"}})["Item"]
     assert item["lease_end"] == {"N": "120"} and item["note"] == {"S": "two"}  # each request's own values
+
+
+def test_a_long_poll_is_woken_by_a_send_and_concurrent_long_polls_never_take_one_message_twice(aws: None) -> None:
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="long", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)  # nothing came: empty, after 1 s
+
+    waiting = threading.Barrier(9)
+
+    def poll() -> list[str]:
+        taken: list[str] = []
+        waiting.wait()
+        for _ in range(40):  # each long poll returns once a send wakes it, or empty after its 1 s
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            taken += [m["MessageId"] for m in answer.get("Messages", [])]
+            if not answer.get("Messages") and len(taken) and sent.is_set():
+                break
+        return taken
+
+    sent = threading.Event()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            polls = [pool.submit(poll) for _ in range(8)]
+            waiting.wait()  # the polls are (about to be) waiting on an empty queue
+            for _ in range(0, 200, 10):
+                sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(10)])
+            sent.set()
+            taken = [mid for p in polls for mid in p.result()]
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(taken) == 200 and len(set(taken)) == 200

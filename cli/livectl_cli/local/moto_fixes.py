@@ -32,7 +32,8 @@ moto's.
 - a queue's message list is not guarded: DeleteMessage rebuilds it and assigns the copy, so two deletes at once
   (two containers finishing batches) put one deleted message back, in flight until its visibility timeout (a
   drain of 1,000 left 12-38 of them, which came back 180 s later); and two receives at once could both take
-  one message. Short-poll receives and deletes hold moto's own per-queue lock, which SendMessage already holds;
+  one message. Receives and deletes hold moto's own per-queue lock, which SendMessage already holds; a long
+  poll (the local pollers', as Lambda's) scans under it and waits with it released, woken by the next send;
 - every event an input transformer touches parses its JSONPath expressions again: they are parsed once;
 - an UpdateExpression's validators (one tree walk each) rebuild their node-type table at every node of the
   tree: each walk builds it once (the tables are constant: node type → the validator's own method).
@@ -151,13 +152,27 @@ def _mend_sqs() -> None:
     original_receive = SQSBackend.receive_message
     original_delete = Queue.delete_message
 
-    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        waits = kwargs.get("wait_seconds_timeout", args[1] if len(args) > 1 else 0)
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int = 0,
+        visibility_timeout: int | None = None,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
         queue = self.queues.get(queue_name)
-        if waits or queue is None:  # a long poll waits inside: it must not hold the queue's other callers
-            return original_receive(self, queue_name, *args, **kwargs)
-        with queue._messages_lock:  # moto's own (re-entrant) lock, which SendMessage already holds to append
-            return original_receive(self, queue_name, *args, **kwargs)
+        if queue is None:  # moto's own error
+            return original_receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        # moto's own (re-entrant) lock, which SendMessage holds to append and notifies; a long poll waits on it
+        # released, woken by a send or after 1 s (a message visible again after its timeout sends no signal).
+        with queue._messages_lock:
+            while True:
+                found = original_receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    return found
+                queue._messages_lock.wait(min(1.0, remaining))
 
     def delete_message(self: Any, receipt_handle: str) -> None:
         with self._messages_lock:

@@ -8,6 +8,11 @@ local stack's rate is the fleet's, not 1/C of it. The handler gets a real SQS ev
 succeeded records are deleted. Failed records stay in flight until the queue's visibility timeout expires
 (optionally shortened by `failed_visibility`, for demos and tests), and moto's RedrivePolicy moves a message
 to the DLQ on the receive after `maxReceiveCount`.
+
+Each batch's first receive long-polls, as Lambda's pollers do (for 20 s; here `long_poll`, 1 s, so that a stop
+waits at most that long): an idle event source costs each worker one receive a second, not five, and a message
+sent meanwhile is received at once. Idle, the local stack's 14 workers had cost 0.17 CPU-s per s in its own
+process and 0.19 in moto's, beside every drain and burst.
 """
 
 from __future__ import annotations
@@ -102,6 +107,7 @@ class SqsPoller:
         *,
         region: str,
         poll_interval: float = 0.2,
+        long_poll: int = 1,
         failed_visibility: int | None = None,
         log: Callable[[str], None] | None = None,
         queue_label: str = "",
@@ -112,6 +118,7 @@ class SqsPoller:
         self.sqs = sqs
         self.region = region
         self.poll_interval = poll_interval
+        self.long_poll = long_poll
         self.failed_visibility = failed_visibility
         self.log = log or (lambda line: None)
         self.queue_label = queue_label or queue_url.rsplit("/", 1)[-1]
@@ -147,11 +154,11 @@ class SqsPoller:
                 slot.container.close()
         self.slots.clear()
 
-    def _receive(self, limit: int) -> list[dict[str, Any]]:
+    def _receive(self, limit: int, wait: int = 0) -> list[dict[str, Any]]:
         answer = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=max(1, min(10, limit)),
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=wait,
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
@@ -159,7 +166,7 @@ class SqsPoller:
         return messages
 
     def _gather(self) -> list[dict[str, Any]]:
-        batch = self._receive(self.source.batch_size)
+        batch = self._receive(self.source.batch_size, self.long_poll)
         if not batch or len(batch) >= self.source.batch_size or self.source.batching_window <= 0:
             return batch
         window_end = time.monotonic() + self.source.batching_window
@@ -198,8 +205,7 @@ class SqsPoller:
                     continue
                 finally:
                     ahead = None
-                if not batch:
-                    self._stop.wait(self.poll_interval)
+                if not batch:  # the long poll waited already
                     continue
                 if len(batch) >= self.source.batch_size:
                     ahead = helper.submit(self._gather)
