@@ -156,8 +156,8 @@ def _mend_sqs() -> None:
         self: Any,
         queue_name: str,
         count: int,
-        wait_seconds_timeout: int = 0,
-        visibility_timeout: int | None = None,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
         message_attribute_names: list[str] | None = None,
     ) -> Any:
         queue = self.queues.get(queue_name)
