@@ -1,7 +1,7 @@
 """Burst: auto-stops all due at the same moment, through `livectl local` (BRIEF §5; issue 12).
 
-The local stack as `livectl local` runs it (`LocalStack`: moto in two processes of its own, the real handlers behind the
-template's event sources, the scheduler clock), with the provider emulator in a process of its own (`livectl
+The local stack as `livectl local` runs it (`LocalStack`: moto in three processes of its own, the real handlers
+behind the template's event sources, the scheduler clock), with the provider emulator in a process of its own (`livectl
 emulator`, driven through its admin API, `LocalConfig.emulator_url`: in the stack's process its arrival stamps
 waited for the stack's GIL), answering after BENCH_BURST_LATENCY ms (default 150, ±20 % jitter). Then:
 1. one schedule request per task through the schedule manager function (invoked as Lambda would, directly, from 4
@@ -36,7 +36,8 @@ for _path in (ROOT / "layers" / "livectl", ROOT / "cli", ROOT / "bench"):
 STOPS = int(os.environ.get("BENCH_BURST_STOPS", "1000"))
 TRTC = int(os.environ.get("BENCH_BURST_TRTC", "200"))
 LATENCY = float(os.environ.get("BENCH_BURST_LATENCY", "150"))
-# "process": moto in two processes of its own (DynamoDB through AWS_ENDPOINT_URL_DYNAMODB; everything else), as
+# "process": moto in three processes of its own (everything else; DynamoDB through AWS_ENDPOINT_URL_DYNAMODB; the
+# idempotency tables), as
 # `livectl local` runs it (`LocalConfig.moto_processes`); "thread": one ThreadedMotoServer inside the stack.
 MOTO = os.environ.get("BENCH_BURST_MOTO", "process")
 BAR = "<= 1.15"
@@ -130,6 +131,7 @@ def _measure(stack: Any, emulator: Any, jitter: float, out: Any) -> list[dict[st
     from harness import load_average
 
     from livectl.providers.catalogue import ACTIONS
+    from livectl_cli.local.stack import MOTO_PROCESS_ROLES
 
     rows: list[dict[str, Any]] = []
     assert stack.clock is not None
@@ -140,8 +142,8 @@ def _measure(stack: Any, emulator: Any, jitter: float, out: Any) -> list[dict[st
     print(f"    burst: {scheduled} schedules created through the schedule manager in {took:.1f} s", file=out)
     offset = due - datetime.now(UTC)
     pids = {"stack": None, "emulator": emulator.pid}
-    for name, process in zip(("moto (SQS, Scheduler, ...)", "moto (DynamoDB)"), stack.moto_processes, strict=False):
-        pids[name] = process.pid
+    for role, process in zip(MOTO_PROCESS_ROLES, stack.moto_processes, strict=False):
+        pids[f"moto ({role})"] = process.pid
     cpu0, wall0 = {k: cpu_seconds(p) for k, p in pids.items()}, time.monotonic()
     profile = None
     if os.environ.get("BENCH_PROFILE"):
@@ -171,7 +173,7 @@ def _measure(stack: Any, emulator: Any, jitter: float, out: Any) -> list[dict[st
         f"    provider {LATENCY:g} ±{jitter:g} ms; the clock fired {len(fires)} in {last_fire - first_fire:.1f} s "
         f"({len(fires) / max(last_fire - first_fire, 1e-9):.0f}/s); CPU-s per s: "
         + ", ".join(f"{k} {v:.2f}" for k, v in used.items())
-        + f" (moto {'in two processes of its own' if stack.moto_processes else 'inside the stack'}); "
+        + f" (moto {'in three processes of its own' if stack.moto_processes else 'inside the stack'}); "
         f"load average {load_average()}",
         file=out,
     )

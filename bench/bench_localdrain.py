@@ -1,6 +1,6 @@
 """`livectl local` drain: what a new user sees when the emulator answers after 150 ms (issue 12, "Done when").
 
-The local stack as `livectl local` starts it (`LocalStack`: moto in two processes of its own, the emulator in one of
+The local stack as `livectl local` starts it (`LocalStack`: moto in three processes of its own, the emulator in one of
 its own (`livectl emulator`, read and set through its admin API), the real handlers behind the template's event
 sources with one simulated container per `MaximumConcurrency` worker), its state file written as `livectl local`
 writes it, the emulator at BENCH_LOCALDRAIN_LATENCY ms (default 150) ±20 %. Then, one
@@ -12,7 +12,7 @@ StopPullRecordTask, 400 DeleteCloudRecording, 400 StopPublishCdnStream), their c
 - throttling answers / provider calls, and the peak calls in any 1 s (the emulator's rule);
 - the ceiling the stack's process sets: it holds the pollers, the clock and the handlers under one GIL, so it
   cannot use much more than 1 CPU-s per s; its CPU per command gives the rate it could reach at 1 CPU-s per s
-  (`ceiling`). Beside it, each process of the harness (moto's two, the emulator's): a lane whose process ran near
+  (`ceiling`). Beside it, each process of the harness (moto's three, the emulator's): a lane whose process ran near
   1 CPU-s per s was capped by the harness, not livectl (moto's DynamoDB costs about 6 CPU ms a call).
 BENCH_LOCALDRAIN_MOTO=thread / BENCH_LOCALDRAIN_EMULATOR=thread put moto / the emulator back in the stack's process
 (`livectl local --moto-in-process` / `--emulator-in-process`); in there the emulator's arrival stamps waited for
@@ -86,6 +86,7 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
     from field import cpu_seconds
 
     from livectl.providers.catalogue import ACTIONS
+    from livectl_cli.local.stack import MOTO_PROCESS_ROLES
 
     kind, params, bar = PLAN[action]
     qps = ACTIONS[action].qps
@@ -94,7 +95,7 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
     stack.emulator.add_tasks([{"kind": kind, "task_id": task_id} for task_id in task_ids])
     commands = workdir / f"{action}.jsonl"
     commands.write_text("".join(json.dumps({"action": action, "params": params(t)}) + "\n" for t in task_ids))
-    others = {"moto " + ("AWS" if i == 0 else "DynamoDB"): m.pid for i, m in enumerate(stack.moto_processes)}
+    others = {f"moto {role}": m.pid for role, m in zip(MOTO_PROCESS_ROLES, stack.moto_processes, strict=False)}
     if stack.config.emulator_process:
         others["emulator"] = stack.emulator.pid
     cpu0, wall0 = cpu_seconds(), time.monotonic()

@@ -2,8 +2,8 @@
 
 - `MotoProcess`: the local stack's (`livectl_cli.local.moto_server`: moto_server with moto's hot spots mended) on
   a free port; the stand-in for AWS.
-- `TableRouter`: each DynamoDB request to the moto process holding its table. In AWS every table scales on its
-  own; one moto process is one GIL, and at ~8 CPU ms a call moto's DynamoDB capped StopPullRecordTask's lane.
+- `TableRouter` (`livectl_cli.local.table_router`, the local stack's too): each DynamoDB request to the moto
+  process holding its table.
 - `EmulatorProcess`: the provider emulator as `livectl emulator` runs it, driven through its admin API
   (tasks, config with latency and jitter per provider, the call log, reset). In the containers' process its
   HTTP threads would compete with theirs for one GIL: under CPU contention it stamped arrivals late, and the
@@ -14,14 +14,10 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_PATHS = (ROOT / "layers" / "livectl", ROOT / "cli")
@@ -31,48 +27,11 @@ for _path in LOCAL_PATHS:
 
 from livectl_cli.emulator.process import EmulatorProcess as _EmulatorProcess  # noqa: E402
 from livectl_cli.local.moto_server import MotoProcess as _MotoProcess  # noqa: E402
+from livectl_cli.local.table_router import TableRouter  # noqa: E402, F401 - the benches' import
 
 
 def MotoProcess() -> _MotoProcess:  # the benches' name for "a moto server, started and answering"
     return _MotoProcess().wait_up()
-
-
-class TableRouter:
-    """A botocore `before-send` hook on boto3's default session: clients made after `install()` send each
-    DynamoDB request naming a routed table (TableName, or the first of TransactItems / RequestItems) to that
-    table's endpoint. moto does not check signatures, so the host the request was signed for does not matter."""
-
-    def __init__(self, endpoints: dict[str, str]) -> None:
-        self.endpoints = {table: urllib.parse.urlsplit(url) for table, url in endpoints.items()}
-
-    def install(self) -> None:
-        import boto3
-
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        assert boto3.DEFAULT_SESSION is not None
-        boto3.DEFAULT_SESSION.events.register("before-send.dynamodb", self._route)
-
-    @staticmethod
-    def table_of(body: Any) -> str | None:
-        try:
-            doc = json.loads(body or b"{}")
-        except ValueError:
-            return None
-        if "TableName" in doc:
-            return str(doc["TableName"])
-        for item in doc.get("TransactItems") or []:
-            for operation in item.values():
-                return str(operation.get("TableName"))
-        for table in doc.get("RequestItems") or {}:
-            return str(table)
-        return None
-
-    def _route(self, request: Any, **_: Any) -> None:
-        target = self.endpoints.get(self.table_of(request.body) or "")
-        if target is not None:
-            parts = urllib.parse.urlsplit(request.url)
-            request.url = urllib.parse.urlunsplit((target.scheme, target.netloc, *parts[2:]))
 
 
 class EmulatorProcess(_EmulatorProcess):

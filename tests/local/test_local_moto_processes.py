@@ -1,7 +1,8 @@
-"""The local stack with moto in two processes of its own (`LocalConfig.moto_processes`, what `livectl local`
-starts): DynamoDB apart through boto3's AWS_ENDPOINT_URL_DYNAMODB, the state file and the exported environment
-carrying both endpoints, the operator commands reading the ledger from the DynamoDB process, and both processes
-gone when the stack stops."""
+"""The local stack with moto in three processes of its own (`LocalConfig.moto_processes`, what `livectl local`
+starts): DynamoDB apart through boto3's AWS_ENDPOINT_URL_DYNAMODB and the functions' idempotency tables in a
+third (`TableRouter`), the state file and the exported environment carrying the endpoints, the operator commands
+reading the ledger from the DynamoDB process, a command's idempotency record in the third, and every process gone
+(and the router off) when the stack stops."""
 
 from __future__ import annotations
 
@@ -24,14 +25,18 @@ def stack_config() -> dict[str, Any]:
 def test_dynamodb_is_served_by_a_process_of_its_own(stack: LocalStack) -> None:
     import boto3
 
-    aws, dynamodb = stack.moto_processes
-    assert stack.moto is None and aws.proc.poll() is None and dynamodb.proc.poll() is None
+    aws, dynamodb, idempotency = stack.moto_processes
+    assert stack.moto is None and all(p.proc.poll() is None for p in stack.moto_processes)
     assert (stack.aws_endpoint, stack.dynamodb_endpoint) == (aws.endpoint, dynamodb.endpoint)
+    assert stack.idempotency_endpoint == idempotency.endpoint
     assert stack.environment["AWS_ENDPOINT_URL_DYNAMODB"] == dynamodb.endpoint
     assert stack.state()["dynamodb_endpoint"] == dynamodb.endpoint
-    tables = boto3.client("dynamodb", endpoint_url=dynamodb.endpoint, region_name="ap-southeast-1").list_tables()
-    elsewhere = boto3.client("dynamodb", endpoint_url=aws.endpoint, region_name="ap-southeast-1").list_tables()
-    assert tables["TableNames"] and not elsewhere["TableNames"]
+    assert stack.state()["idempotency_endpoint"] == idempotency.endpoint
+    tables = set(tables_at(dynamodb.endpoint))
+    idempotency_tables = set(tables_at(idempotency.endpoint))
+    assert tables and not tables_at(aws.endpoint)
+    assert idempotency_tables == {s.environment.get("IDEMPOTENCY_TABLE") for s in stack.specs.values()} - {None}
+    assert not tables & idempotency_tables
     queues = boto3.client("sqs", endpoint_url=aws.endpoint, region_name="ap-southeast-1").list_queues()
     assert stack.outputs["StopPullRecordQueueUrl"] in queues["QueueUrls"]
 
@@ -46,6 +51,23 @@ def test_a_command_lands_in_the_ledger_the_operator_commands_read(
     wait_for(lambda: stack.emulator.task("pull_record", "t-split")["status"] == "停用", timeout=60)
     shown = wait_for(lambda: stopped_in_ledger(capsys, "t-split"), timeout=30)
     assert "StopPullRecordTask" in shown
+    records = [
+        item
+        for table in tables_at(stack.idempotency_endpoint)
+        for item in dynamodb_at(stack.idempotency_endpoint).scan(TableName=table)["Items"]
+    ]
+    assert any(item.get("status", {}).get("S") == "COMPLETED" for item in records)
+
+
+def dynamodb_at(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="ap-southeast-1")
+
+
+def tables_at(endpoint: str) -> list[str]:
+    names: list[str] = dynamodb_at(endpoint).list_tables()["TableNames"]
+    return names
 
 
 def stopped_in_ledger(capsys: pytest.CaptureFixture[str], task_id: str) -> str | None:
@@ -59,7 +81,7 @@ def stopped_in_ledger(capsys: pytest.CaptureFixture[str], task_id: str) -> str |
 
 def test_stopping_the_stack_ends_both_processes() -> None:
     local = LocalStack(LocalConfig(**{**FAST, "moto_processes": True})).start()
-    processes = list(local.moto_processes)
+    processes, router = list(local.moto_processes), local.table_router
     local.stop()
-    assert len(processes) == 2 and all(p.proc.poll() is not None for p in processes)
-    assert local.moto_processes == []
+    assert len(processes) == 3 and all(p.proc.poll() is not None for p in processes)
+    assert local.moto_processes == [] and local.table_router is None and router._session is None

@@ -70,35 +70,3 @@ def test_emulator_process_answers_its_admin_api():
     finally:
         emulator.stop()
     assert emulator.proc.returncode is not None
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize(
-    ("body", "table"),
-    [
-        ({"TableName": "Idem", "Item": {}}, "Idem"),
-        (
-            {"TransactItems": [{"Put": {"TableName": "Ledger", "Item": {}}}, {"Update": {"TableName": "Ledger"}}]},
-            "Ledger",
-        ),
-        ({"RequestItems": {"Idem": []}}, "Idem"),
-        ({}, None),
-    ],
-)
-def test_table_router_reads_the_table_each_request_names(body, table):
-    import json
-
-    assert load("harness").TableRouter.table_of(json.dumps(body).encode()) == table
-
-
-@pytest.mark.unit
-def test_table_router_sends_a_routed_tables_request_to_its_process_only():
-    import json
-    from types import SimpleNamespace
-
-    router = load("harness").TableRouter({"Idem": "http://127.0.0.1:9002"})
-    routed = SimpleNamespace(url="http://127.0.0.1:9001/", body=json.dumps({"TableName": "Idem"}).encode())
-    other = SimpleNamespace(url="http://127.0.0.1:9001/", body=json.dumps({"TableName": "Ledger"}).encode())
-    router._route(routed)
-    router._route(other)
-    assert (routed.url, other.url) == ("http://127.0.0.1:9002/", "http://127.0.0.1:9001/")

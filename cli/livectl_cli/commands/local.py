@@ -36,6 +36,8 @@ def _print_banner(stack: Any, state_file: Path) -> None:
     print(f"  AWS (moto)       {s['aws_endpoint']}   region {s['region']}")
     if s.get("dynamodb_endpoint"):
         print(f"  DynamoDB (moto)  {s['dynamodb_endpoint']}   (a moto process of its own)")
+    if s.get("idempotency_endpoint"):
+        print(f"  idempotency      {s['idempotency_endpoint']}   (the functions' idempotency tables, a third moto)")
     apart = "a process of its own, " if stack.config.emulator_process else ""
     print(f"  emulator         {s['emulator_url']}   ({apart}admin API: {s['emulator_url']}/_emulator/tasks)")
     round_trip = latency.describe(stack.emulator.configure())
@@ -113,8 +115,8 @@ def register(sub: Any) -> None:
     local.add_argument(
         "--moto-in-process",
         action="store_true",
-        help="one moto in this process, as the tests run it (default: moto in two processes of its own, DynamoDB "
-        "apart, so that AWS's stand-in does not share the functions' CPU)",
+        help="one moto in this process, as the tests run it (default: moto in three processes of its own, "
+        "DynamoDB and the idempotency tables apart, so that AWS's stand-in does not share the functions' CPU)",
     )
     local.add_argument(
         "--emulator-in-process",

@@ -45,7 +45,8 @@ class LocalConfig:
     # Likewise a running moto server (e.g. livectl_cli.local.moto_server) instead of a ThreadedMotoServer here: reset
     # on start and stop. A bench uses it to take moto's CPU off the stack's GIL.
     aws_endpoint: str | None = None
-    # moto in two processes of its own (DynamoDB; the other services) instead of a ThreadedMotoServer here, so
+    # moto in three processes of its own (the other services; DynamoDB; the idempotency tables) instead of a
+    # ThreadedMotoServer here, so
     # that AWS's stand-in does not share the functions' GIL: what `livectl local` starts (--moto-in-process
     # for one process). Tests and the demo keep one process, which starts faster.
     moto_processes: bool = False

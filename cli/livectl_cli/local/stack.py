@@ -35,6 +35,8 @@ REGION = "ap-southeast-1"
 
 # What a local process needs in its environment to talk to the local stack (printed by `livectl local`).
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# What each of `moto_processes` serves, in order (LocalConfig.moto_processes).
+MOTO_PROCESS_ROLES = ("AWS", "DynamoDB", "idempotency")
 
 
 class LocalStack:
@@ -42,7 +44,9 @@ class LocalStack:
         self.config = config or LocalConfig()
         self.template_path = self.config.template or find_template()
         self.moto: Any = None
-        self.moto_processes: list[Any] = []  # LocalConfig.moto_processes: AWS's stand-in, then DynamoDB's
+        # LocalConfig.moto_processes: AWS's stand-in, then DynamoDB's, then the idempotency tables'
+        self.moto_processes: list[Any] = []
+        self.table_router: Any = None  # sends the idempotency tables' requests to their moto process
         self.emulator: Any = None
         self.webhook: HttpAdapter | None = None
         self.template: Template | None = None
@@ -55,6 +59,7 @@ class LocalStack:
         self.created: resources.Created | None = None
         self.aws_endpoint = ""
         self.dynamodb_endpoint = ""
+        self.idempotency_endpoint = ""
         self.emulator_url = ""
         self.outputs: dict[str, Any] = {}
         self._saved_env: dict[str, str | None] = {}
@@ -139,6 +144,7 @@ class LocalStack:
             webhook_url=self.webhook.url,
         )
         self.specs = discover(self.template)
+        self._route_idempotency_tables()
         self._start_emulator()
         self._set_env({"LIVECTL_VOLCENGINE_ENDPOINT": self.emulator_url, "LIVECTL_TRTC_ENDPOINT": self.emulator_url})
 
@@ -197,8 +203,11 @@ class LocalStack:
         if cfg.aws_endpoint:
             self.aws_endpoint = cfg.aws_endpoint.rstrip("/")
         elif cfg.moto_processes:
-            self.moto_processes = start_all([cfg.moto_port, 0], cfg.host)  # the other services; DynamoDB
-            self.aws_endpoint, self.dynamodb_endpoint = (m.endpoint for m in self.moto_processes)
+            # The other services; DynamoDB; the idempotency tables (`_route_idempotency_tables`)
+            self.moto_processes = start_all([cfg.moto_port, 0, 0], cfg.host)
+            self.aws_endpoint, self.dynamodb_endpoint, self.idempotency_endpoint = (
+                m.endpoint for m in self.moto_processes
+            )
         else:
             moto_fixes.install()  # the ledger's transactions from concurrent batches; deep queues
             self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
@@ -264,9 +273,22 @@ class LocalStack:
     def _reset_moto(self) -> None:
         from livectl_cli.local.moto_server import reset
 
-        for endpoint in (self.aws_endpoint, self.dynamodb_endpoint):
+        for endpoint in (self.aws_endpoint, self.dynamodb_endpoint, self.idempotency_endpoint):
             if endpoint:
                 reset(endpoint)
+
+    def _route_idempotency_tables(self) -> None:
+        """With moto in processes of its own, the functions' idempotency tables live in a third one: each table
+        scales on its own in AWS, while one moto process is one GIL (~6 CPU ms a DynamoDB call). Before any
+        DynamoDB client is made, so that CreateTable goes there too."""
+        from livectl_cli.local.table_router import TableRouter
+
+        if not self.idempotency_endpoint:
+            return
+        tables = {
+            s.environment["IDEMPOTENCY_TABLE"] for s in self.specs.values() if "IDEMPOTENCY_TABLE" in s.environment
+        }
+        self.table_router = TableRouter(dict.fromkeys(tables, self.idempotency_endpoint)).install()
 
     def _pooled_client(self, service: str) -> Any:
         import boto3
@@ -359,6 +381,9 @@ class LocalStack:
         for process in self.moto_processes:
             process.stop()
         self.moto_processes.clear()
+        if self.table_router is not None:
+            self.table_router.uninstall()
+            self.table_router = None
         self._restore_env()
         self._quiet.close()
         try:
@@ -385,6 +410,7 @@ class LocalStack:
         return {
             "aws_endpoint": self.aws_endpoint,
             "dynamodb_endpoint": self.dynamodb_endpoint or None,
+            "idempotency_endpoint": self.idempotency_endpoint or None,
             "region": REGION,
             "emulator_url": self.emulator_url,
             "webhook_url": self.webhook_url,
