@@ -13,7 +13,8 @@ StopPullRecordTask, 400 DeleteCloudRecording, 400 StopPublishCdnStream), their c
 - the ceiling the stack's process sets: it holds the pollers, the clock and the handlers under one GIL, so it
   cannot use much more than 1 CPU-s per s; its CPU per command gives the rate it could reach at 1 CPU-s per s
   (`ceiling`). Beside it, each process of the harness (moto's three, the emulator's): a lane whose process ran near
-  1 CPU-s per s was capped by the harness, not livectl (moto's DynamoDB costs about 6 CPU ms a call).
+  1 CPU-s per s was capped by the harness, not livectl (moto's DynamoDB costs about 6 CPU ms a call); and the
+  harness ceiling, the machine's CPUs / all processes' CPU per command: the most this machine carries at that cost.
 BENCH_LOCALDRAIN_MOTO=thread / BENCH_LOCALDRAIN_EMULATOR=thread put moto / the emulator back in the stack's process
 (`livectl local --moto-in-process` / `--emulator-in-process`); in there the emulator's arrival stamps waited for
 the stack's GIL, and its rate check answered "throttled" to bursts livectl had not sent.
@@ -123,12 +124,17 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
     rate = (len(ok) - 1) / span if len(ok) >= n else 0.0  # an unfinished drain fails the bar
     cpu_ms = cpu * wall * 1000 / max(1, len(ok))
     ceiling = 1000 / cpu_ms if cpu_ms else 0.0
+    # The machine's ceiling: all processes' CPU per command (stack, moto, emulator) on this machine's CPUs.
+    all_ms = (cpu + sum(beside.values())) * wall * 1000 / max(1, len(ok))
+    machine = (os.cpu_count() or 1) * 1000 / all_ms if all_ms else 0.0
     load = load_average()
     print(
         f"    {action:<22} QPS {qps}: {len(ok)}/{n} stopped, first to last {span:.1f} s = {rate:.2f}/s; "
         f"provider calls {calls}, throttled {throttled}, peak {max_in_any_second(ok) if ok else 0}/s; "
         f"`livectl send --file` took {sent_in:.1f} s; CPU-s per s: the stack's process {cpu:.2f} = {cpu_ms:.1f} "
-        f"CPU ms/command (ceiling at 1 CPU-s per s {ceiling:.0f}/s){harness}; load average {load}",
+        f"CPU ms/command (ceiling at 1 CPU-s per s {ceiling:.0f}/s){harness}; load average {load}\n"
+        f"{'':>8}harness ceiling: {all_ms:.0f} CPU ms per command in all processes (the stack, moto, emulator) -> "
+        f"at most {machine:.1f}/s on {os.cpu_count()} CPUs ({machine / qps:.2f} of QPS)",
         file=out,
         flush=True,
     )
@@ -138,7 +144,8 @@ def drain(stack: Any, state_file: Path, workdir: Path, action: str, out: Any) ->
             "name": f"{name}: rate / QPS",
             "ours": rate,
             "theirs": float(qps),
-            "unit": f"cmd/s (stack {cpu:.2f} CPU-s/s, ceiling {ceiling:.0f}/s{harness}, load {load})",
+            "unit": f"cmd/s (stack {cpu:.2f} CPU-s/s, ceiling {ceiling:.0f}/s{harness}, harness ceiling "
+            f"{machine / qps:.2f} of QPS, load {load})",
             "ratio": rate / qps,
             "bar": bar,
         },
