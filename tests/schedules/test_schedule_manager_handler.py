@@ -130,6 +130,36 @@ def test_overlapping_invocations_each_answer_with_exactly_their_own_failures(app
     assert len(moto_stack.schedules()) == (10 - 1) + (4 - 1)  # every valid request of both batches, once
 
 
+def test_a_copy_that_meets_another_copy_publishing_is_handed_back_with_no_error(
+    app, moto_stack, monkeypatch, capsys, caplog
+):
+    """Two copies of one request race: the ledger hands the second back (`PublishInProgress`) while the first
+    publishes. That is not a failure: the record goes back to the queue, counted `Schedule_handed_back`, logged at
+    INFO, with no `error` item under REJECTED#<day> (`livectl status` would show it) and no `Schedule_error`."""
+    from livectl.errors import AwsServiceError
+    from livectl.store.ledger import PUBLISH_IN_PROGRESS
+
+    service = app.service()
+
+    def another_copy_publishing(*args, **kwargs):
+        raise AwsServiceError("another copy is publishing", code=PUBLISH_IN_PROGRESS, provider="aws")
+
+    monkeypatch.setattr(service.deps.ledger, "record_and_publish", another_copy_publishing)
+    body = json.dumps({"action": "StopPullRecordTask", "params": {"TaskId": "copy-1"}, "after": "1h"})
+    answer = app.handler({"Records": [sqs_record(body, "copy-1")]}, LambdaContext())
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "copy-1"}]}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metrics = {name for doc in lines if "_aws" in doc for name in doc if name.startswith("Schedule_")}
+    # (the Logger's JSON lines go to the stream it was made with; its records are read from caplog)
+    assert metrics == {"Schedule_handed_back"}
+    [logged] = [r for r in caplog.records if "handed back" in r.getMessage()]
+    assert logged.levelname == "INFO" and logged.message_id == "copy-1"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    items = moto_stack.dynamodb.scan(TableName=moto_stack.env["LEDGER_TABLE"])["Items"]
+    assert not [item for item in items if item.get("outcome", {}).get("S") == "error"]
+
+
 def sqs_record(body: str, message_id: str) -> dict:
     record = copy.deepcopy(sample("schedule_manager.sqs.json")["Records"][0])
     record.update(messageId=message_id, body=body)

@@ -37,7 +37,7 @@ from livectl.schedules.scheduler import (
     schedule_name,
     to_utc,
 )
-from livectl.store.ledger import Entry, Ledger
+from livectl.store.ledger import PUBLISH_IN_PROGRESS, Entry, Ledger
 from livectl.store.table import iso, task_pk
 
 REQUEST_KEYS = ("at", "after", "cancel")
@@ -133,14 +133,22 @@ def handle_schedule_request(
 ) -> dict[str, Any]:
     """Apply one request. Returns the outcome: an invalid request is recorded as rejected and returned. Any
     other failure (an AWS error, or a bug) is recorded with its reason, then raised for the queue to retry.
-    `guard` handles the cost guard's requests (without it they are refused)."""
+    `guard` handles the cost guard's requests (without it they are refused). A copy of a request whose other
+    copy is publishing its outcome right now (`PublishInProgress`) is raised with no failure note: nothing failed,
+    and by its next receive the other copy has published (`handed_back`)."""
     try:
         return _apply(raw, deps, now, guard)
     except InvalidCommand as exc:
         return _reject(raw, exc, deps, now)
     except Exception as exc:
-        _note_failure(raw, exc, deps, now, message_id, receive_count)
+        if not handed_back(exc):
+            _note_failure(raw, exc, deps, now, message_id, receive_count)
         raise
+
+
+def handed_back(exc: BaseException) -> bool:
+    """The ledger handed this copy back: another copy of the same request holds its publishing lease."""
+    return isinstance(exc, LivectlError) and exc.code == PUBLISH_IN_PROGRESS
 
 
 def _apply(

@@ -3,7 +3,8 @@
 
 `build_schedule_service(settings, metrics=, logger=)` is the function's whole wiring; the function owns its
 Logger and Metrics and passes them in. What each request counts: `Schedule_<status>` (and `GuardArmed` /
-`GuardDisarmed`), or `Schedule_error` for a request that failed and goes back to the queue (docs/operating.md).
+`GuardDisarmed`), `Schedule_error` for a request that failed and goes back to the queue, or `Schedule_handed_back`
+for a copy handed back while another copy of it publishes (docs/operating.md).
 """
 
 from __future__ import annotations
@@ -66,7 +67,13 @@ class ScheduleService:
             result = handle_schedule_request(
                 request, self.deps, self.now(), message_id=message_id, receive_count=receive_count
             )
-        except Exception:
+        except Exception as exc:
+            if requests.handed_back(exc):  # a benign race between two copies of one request: no error
+                self._count("Schedule_handed_back")
+                self.logger.info(
+                    "schedule request being published by another copy; handed back", extra={"message_id": message_id}
+                )
+                raise
             # Recorded in the ledger by handle_schedule_request; the traceback is for whoever fixes it.
             self._count("Schedule_error")
             self.logger.exception("schedule request failed; handed back to the queue", extra={"message_id": message_id})
