@@ -138,4 +138,4 @@ def test_an_idle_poller_long_polls_and_a_message_sent_meanwhile_is_taken_by_that
         poller.stop()
     assert function.runs, "the message sent during a long poll was never invoked"
     assert recording.waits[0] == 1 and set(recording.waits[:idle_receives]) == {1}
-    assert 2 <= idle_receives <= 4  # 2.5 s idle: about one receive a second (at 0.05 s polls it was ~50)
+    assert 1 <= idle_receives <= 6  # 2.5 s idle: about one receive a second (short polls every 0.05 s: ~50)
