@@ -119,6 +119,9 @@ class RecordingLimiter:
         self.granted_at.append(self.world.now())
         return self.wait
 
+    def departed(self) -> None:  # the canned transport writes nothing: `wire` never fires it here
+        self.world.events.append("departed")
+
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> World:

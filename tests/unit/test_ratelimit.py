@@ -190,3 +190,66 @@ def test_per_container_share_keeps_the_fleet_within_qps(name, containers, pacing
     assert max_in_any_window(grants, 1.0) <= qps
     if qps % containers == 0:
         assert len(grants) / 20.0 >= 0.95 * qps
+
+
+def test_a_late_departure_counts_its_slot_from_the_departure():
+    clock = FakeClock()
+    lim = limiter(2, 1.0, clock)
+    start = clock.t
+    lim.acquire()
+    clock.t += 0.05
+    lim.departed()  # the request began to write 50 ms after its grant
+    clock.t += 0.05
+    lim.acquire()
+    lim.acquire()  # the first slot frees 1 s after the departure, not after the grant
+    assert clock.t == pytest.approx(start + 1.05)
+
+
+def test_departed_is_once_per_grant_never_earlier_and_only_for_this_threads_grant():
+    import threading
+
+    clock = FakeClock()
+    lim = limiter(2, 1.0, clock)
+    start = clock.t
+    lim.departed()  # no grant yet: nothing to move
+    lim.acquire()  # this thread's grant at start
+    clock.t += 0.02
+    other = threading.Thread(target=lim.acquire)  # another worker's grant at start + 0.02
+    other.start()
+    other.join()
+    clock.t += 0.03
+    lim.departed()  # this thread's grant (start) left at start + 0.05: the log is now start + 0.02, start + 0.05
+    clock.t += 0.5
+    lim.departed()  # once per grant: this does not move it again
+    lim.acquire()  # the oldest slot is the other worker's: free at start + 1.02
+    assert clock.t == pytest.approx(start + 1.02)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    calls=st.sampled_from([1, 3, 5, 25]),
+    steps=st.lists(st.tuples(st.floats(0.0, 0.3), st.floats(0.0, 0.2)), min_size=1, max_size=200),
+)
+def test_departures_not_only_grants_stay_within_calls_per_window(calls, steps):
+    """The provider counts arrivals: however late each request leaves after its grant, no second holds more than
+    `calls` departures (without `departed`, a late first call and an on-time call a window later make calls + 1)."""
+    clock = FakeClock()
+    lim = limiter(calls, 1.02, clock, spacing=0.51 / calls)
+    departures = []
+    for gap, late in steps:
+        clock.t += gap
+        lim.acquire()
+        clock.t += late
+        lim.departed()
+        departures.append(clock.t)
+    assert max_in_any_window(departures, 1.0) <= calls
+
+
+def test_without_departed_a_late_call_and_an_on_time_call_a_window_later_make_one_too_many():
+    clock = FakeClock()
+    lim = limiter(1, 1.02, clock)
+    lim.acquire()
+    clock.t += 0.05  # left late, and nobody told the limiter
+    first_departure = clock.t
+    lim.acquire()  # granted 1.02 s after the first grant, on time
+    assert clock.t - first_departure < 1.0  # two departures inside one second: the provider answers "throttled"

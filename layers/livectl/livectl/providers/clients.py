@@ -5,7 +5,7 @@ turn both providers' answers into a result or one of livectl's error classes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urlsplit
 
 from livectl import __version__, runtime
 from livectl.errors import LivectlError, Throttled, TransientProviderError, provider_error
+from livectl.providers import wire
 from livectl.providers.catalogue import TRTC, VOLCENGINE, Action, region_param, serialize_body
 from livectl.providers.signing import Credentials, sign_tc3, sign_volcengine
 
@@ -133,11 +134,12 @@ def pooled_session(connections: int) -> requests.Session:
     """A Session of its own whose pool keeps `connections` connections per host (requests keeps 10 by default):
     a container with that many calls in flight reuses every connection instead of paying a new handshake."""
     import requests
-    from requests.adapters import HTTPAdapter
+
+    from livectl.providers.wire import stamping_adapter
 
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT  # set once: a shared session's attributes are never changed per call
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, connections))
+    adapter = stamping_adapter(connections)  # its connections tell the limiter when a request leaves (`wire`)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -241,11 +243,18 @@ class ProviderClient:
         settings: dict[str, Any] = dict(session.merge_environment_settings(wire.url, {}, None, None, None))
         return ReadyRequest(action, wire, settings)
 
-    def send(self, ready: ReadyRequest, timeout: tuple[float, float] | None = None) -> ProviderResponse:
-        """Put a ready request on the wire and read the answer: one HTTP exchange, nothing signed or built."""
+    def send(
+        self,
+        ready: ReadyRequest,
+        timeout: tuple[float, float] | None = None,
+        on_wire: Callable[[], None] | None = None,
+    ) -> ProviderResponse:
+        """Put a ready request on the wire and read the answer: one HTTP exchange, nothing signed or built.
+        `on_wire` runs as the request begins to write, on a session from `pooled_session` (`wire`)."""
         import requests
 
         action = ready.action
+        wire.arm(on_wire)
         try:
             resp = self.session.send(
                 ready.wire, timeout=timeout or self.timeout, allow_redirects=True, **ready.settings
@@ -261,6 +270,8 @@ class ProviderClient:
                 code="ConnectionError",
                 provider=action.provider,
             ) from exc
+        finally:
+            wire.disarm()  # a hook the request never fired (no stamping session) must not fire for another
         return parse_response(action, resp.status_code, resp.headers, content)
 
     def call(

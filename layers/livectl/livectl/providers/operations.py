@@ -96,7 +96,8 @@ class _Caller:
         remaining = max(0.5, self.deadline - granted)
         timeout = (min(self.client.timeout[0], remaining), min(self.client.timeout[1], remaining))
         try:
-            response = self.client.send(ready, timeout=timeout)
+            # The limiter counts this slot from the moment the request begins to write (`wire`), not the grant.
+            response = self.client.send(ready, timeout=timeout, on_wire=gate.departed if gate is not None else None)
         except LivectlError as exc:
             self._observed(act, granted, exc)
             raise

@@ -15,6 +15,13 @@ between grants of one container (`spacing`; the container sets half the fair int
 `Settings.rate_pacing`) sends each call alone, so a grant's arrival follows it closely; at half the fair
 interval a container that fell behind can still catch up inside the window at twice its pace. Each container
 paces only its own grants; the fleet bound is the log's, C x share per window.
+
+Even a prepared request still runs `requests`' and urllib3's Python after its grant, and a container whose other
+workers hold the GIL (boto3 calls) can keep it there for tens of ms (`bench/grant_to_wire.py` with 6 CPU ms of
+Python per record: p99 68 ms, 1.45 % throttled). So the request's connection reports when it begins to write
+(`wire`), and `departed` moves that grant's entry in the log to then: its slot is counted from the departure,
+and the call a window later waits as long as this one was late. An entry only ever moves later, so the log still
+holds at most `calls` grants in any window: the bound holds, whatever the lateness.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class WindowLimiter:
         self._monotonic = monotonic
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._mine = threading.local()  # each thread's last grant, for `departed`
 
     @property
     def rate(self) -> float:
@@ -66,6 +74,7 @@ class WindowLimiter:
                 free_at = self._free_at()
                 if now >= free_at:
                     self._grants.append(now)  # maxlen drops the oldest
+                    self._mine.grant = now
                     return waited
                 # At least 1 µs: float rounding could otherwise ask for a wait below the clock's resolution.
                 wait = max(free_at - now, 1e-6)
@@ -73,6 +82,25 @@ class WindowLimiter:
                 raise Throttled("local rate limit: no slot before the deadline", code="LocalRateLimit")
             self._sleep(wait)
             waited += wait
+
+    def departed(self) -> None:
+        """This thread's last grant left for the wire now: count its slot from now. Once per grant; a grant
+        that already left the log (a window's worth of grants since) is not put back."""
+        grant = getattr(self._mine, "grant", None)
+        self._mine.grant = None
+        if grant is None:
+            return
+        with self._lock:
+            now = self._monotonic()
+            if now <= grant:
+                return
+            try:
+                at = self._grants.index(grant)
+            except ValueError:
+                return
+            self._grants[at] = now
+            if at + 1 < len(self._grants) and self._grants[at + 1] < now:  # keep the log in time order
+                self._grants = deque(sorted(self._grants), maxlen=self.calls)
 
     def _free_at(self) -> float:
         """When the next slot frees: the window's oldest grant leaving it, and `spacing` after the last grant.
