@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 
 from livectl import __version__, runtime
 from livectl.errors import LivectlError, Throttled, TransientProviderError, provider_error
-from livectl.providers import wire
+from livectl.providers import wire as departure  # `ready` names its prepared request `wire`
 from livectl.providers.catalogue import TRTC, VOLCENGINE, Action, region_param, serialize_body
 from livectl.providers.signing import Credentials, sign_tc3, sign_volcengine
 
@@ -254,7 +254,7 @@ class ProviderClient:
         import requests
 
         action = ready.action
-        wire.arm(on_wire)
+        departure.arm(on_wire)
         try:
             resp = self.session.send(
                 ready.wire, timeout=timeout or self.timeout, allow_redirects=True, **ready.settings
@@ -271,7 +271,7 @@ class ProviderClient:
                 provider=action.provider,
             ) from exc
         finally:
-            wire.disarm()  # a hook the request never fired (no stamping session) must not fire for another
+            departure.disarm()  # a hook the request never fired (no stamping session) must not fire for another
         return parse_response(action, resp.status_code, resp.headers, content)
 
     def call(
