@@ -26,6 +26,7 @@ for _path in LOCAL_PATHS:
         sys.path.insert(0, str(_path))
 
 from livectl_cli.emulator.process import EmulatorProcess as _EmulatorProcess  # noqa: E402
+from livectl_cli.local.env_patch import EnvPatch  # noqa: E402
 from livectl_cli.local.moto_server import MotoProcess as _MotoProcess  # noqa: E402
 from livectl_cli.local.table_router import TableRouter  # noqa: E402, F401 - the benches' import
 
@@ -45,18 +46,11 @@ class EmulatorProcess(_EmulatorProcess):
 
 @contextlib.contextmanager
 def environment(values: dict[str, str], drop: tuple[str, ...] = ()) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in (*values, *drop)}
-    for k in drop:
-        os.environ.pop(k, None)
-    os.environ.update(values)
-    try:
+    """`drop` out of os.environ and `values` in, for the duration (the local stack's `EnvPatch`)."""
+    with EnvPatch() as env:
+        env.drop(*drop)
+        env.set(values)
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from livectl_cli.local import resources
 from livectl_cli.local.cfn import Template
 from livectl_cli.local.clock import SchedulerClock
 from livectl_cli.local.config import LocalConfig, find_template
+from livectl_cli.local.env_patch import EnvPatch
 from livectl_cli.local.functions import FunctionSpec, LocalFunction, discover, http_entry, import_handler
 from livectl_cli.local.handler_output import without_metric_documents
 from livectl_cli.local.metrics import TAP, CloudWatchForwarder, QueueMetricsPublisher
@@ -62,7 +63,7 @@ class LocalStack:
         self.idempotency_endpoint = ""
         self.emulator_url = ""
         self.outputs: dict[str, Any] = {}
-        self._saved_env: dict[str, str | None] = {}
+        self._env = EnvPatch()  # what start() set in os.environ, undone by stop()
         self._quiet = ExitStack()  # quiet mode's stdout filter and the EMF tap, undone on stop
         self.queue_metrics: QueueMetricsPublisher | None = None
         self._log_lock = threading.Lock()
@@ -74,25 +75,6 @@ class LocalStack:
         with self._log_lock:
             if self.config.log:
                 self.config.log(f"{stamp} {line}")
-
-    # -- environment ------------------------------------------------------------------------------------------
-    def _set_env(self, values: dict[str, str]) -> None:
-        for key, value in values.items():
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
-
-    def _drop_env(self, *keys: str) -> None:
-        for key in keys:
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ.pop(key, None)
-
-    def _restore_env(self) -> None:
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
 
     @property
     def environment(self) -> dict[str, str]:
@@ -146,7 +128,7 @@ class LocalStack:
         self.specs = discover(self.template)
         self._route_idempotency_tables()
         self._start_emulator()
-        self._set_env({"LIVECTL_VOLCENGINE_ENDPOINT": self.emulator_url, "LIVECTL_TRTC_ENDPOINT": self.emulator_url})
+        self._env.set({"LIVECTL_VOLCENGINE_ENDPOINT": self.emulator_url, "LIVECTL_TRTC_ENDPOINT": self.emulator_url})
 
         clients = {name: aws.client(name) for name in ("dynamodb", "events", "scheduler", "secretsmanager")}
         clients["cloudwatch"] = self._pooled_client("cloudwatch")
@@ -215,14 +197,14 @@ class LocalStack:
             host, port = self.moto.get_host_and_port()
             self.aws_endpoint = f"http://{host}:{port}"
         self._reset_moto()  # moto's backends are process-wide: start from nothing
-        self._drop_env("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
-        self._drop_env("AWS_ENDPOINT_URL_DYNAMODB")
-        self._set_env({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
-        self._set_env(self._dynamodb_env())
-        self._set_env(FAKE_CREDENTIALS)
+        self._env.drop("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
+        self._env.drop("AWS_ENDPOINT_URL_DYNAMODB")
+        self._env.set({"AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
+        self._env.set(self._dynamodb_env())
+        self._env.set(FAKE_CREDENTIALS)
         # Metrics stay on: their EMF documents go to moto's CloudWatch (printed too with --verbose), as Lambda's
         # log agent sends them in AWS, so `livectl status` reads the same metrics here as deployed.
-        self._drop_env("POWERTOOLS_METRICS_DISABLED")
+        self._env.drop("POWERTOOLS_METRICS_DISABLED")
         # Clients made before (another stack, a test's moto) point at endpoints that may be gone: boto3's, and
         # the ones inside Powertools' parameter providers that fetch the secrets.
         runtime.reset()
@@ -278,17 +260,11 @@ class LocalStack:
                 reset(endpoint)
 
     def _route_idempotency_tables(self) -> None:
-        """With moto in processes of its own, the functions' idempotency tables live in a third one: each table
-        scales on its own in AWS, while one moto process is one GIL (~6 CPU ms a DynamoDB call). Before any
-        DynamoDB client is made, so that CreateTable goes there too."""
-        from livectl_cli.local.table_router import TableRouter
+        """With moto in processes of its own, the idempotency tables live in a third (`table_router`)."""
+        from livectl_cli.local.table_router import route_idempotency_tables
 
-        if not self.idempotency_endpoint:
-            return
-        tables = {
-            s.environment["IDEMPOTENCY_TABLE"] for s in self.specs.values() if "IDEMPOTENCY_TABLE" in s.environment
-        }
-        self.table_router = TableRouter(dict.fromkeys(tables, self.idempotency_endpoint)).install()
+        if self.idempotency_endpoint:
+            self.table_router = route_idempotency_tables(self.specs.values(), self.idempotency_endpoint)
 
     def _pooled_client(self, service: str) -> Any:
         import boto3
@@ -384,7 +360,7 @@ class LocalStack:
         if self.table_router is not None:
             self.table_router.uninstall()
             self.table_router = None
-        self._restore_env()
+        self._env.restore()
         self._quiet.close()
         try:
             from livectl import runtime

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Iterable
 from typing import Any
 
 EVENT = "before-send.dynamodb"
@@ -59,3 +60,10 @@ class TableRouter:
         if target is not None:
             parts = urllib.parse.urlsplit(request.url)
             request.url = urllib.parse.urlunsplit((target.scheme, target.netloc, *parts[2:]))
+
+
+def route_idempotency_tables(specs: Iterable[Any], endpoint: str) -> TableRouter:
+    """Installed before any DynamoDB client is made, so that CreateTable goes to `endpoint` too: every function's
+    IDEMPOTENCY_TABLE (`specs`: the stack's FunctionSpecs) to the moto process at `endpoint`."""
+    tables = {s.environment["IDEMPOTENCY_TABLE"] for s in specs if "IDEMPOTENCY_TABLE" in s.environment}
+    return TableRouter(dict.fromkeys(tables, endpoint)).install()
